@@ -1,0 +1,285 @@
+// Message types and payload codecs for every daemon and client.
+// The frame format is in common/net/frame.h; docs/architecture.md lists them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/cluster_map.h"
+#include "common/codec.h"
+#include "common/status.h"
+
+namespace cairn {
+
+enum class MsgType : uint16_t {
+  // monitor
+  kRaft = 1,            // mon <-> mon, one-way: raft::Message
+  kMonCommand = 2,      // MapCommand -> CommandReply (leader only)
+  kMonSubscribe = 3,    // SubscribeRequest -> MapUpdate now, more pushed later
+  kMapUpdate = 4,       // mon -> subscriber, one-way
+  kOsdHeartbeat = 5,    // OsdHeartbeat -> HeartbeatReply (leader only)
+  kMonStatus = 6,       // (empty) -> MonStatus
+  kOsdReport = 7,       // OSD -> mon leader, one-way: PG stats for `status`
+  kMonGetReports = 8,   // (empty) -> all OSD reports
+  // osd
+  kOsdOp = 20,          // OsdOpRequest -> OsdOpReply (client -> primary)
+  kRepOp = 21,          // RepOpRequest -> StatusReply (primary -> replica)
+  kPgInfo = 22,         // PgRef -> PgInfoReply (peering)
+  kPgListObjects = 23,  // PgListRequest -> PgListReply
+  kPgPull = 24,         // PgObjectRef -> PgObjectData (recovery)
+  kPgPush = 25,         // PgPushRequest -> StatusReply (recovery)
+};
+
+// Every reply starts with a status; a non-ok status may carry a hint
+// (leader address, newer epoch) so the caller knows where to retry.
+struct StatusReply {
+  Status status;
+  std::string leader_hint;
+  Epoch epoch = 0;
+  void encode(Encoder& e) const;
+  static Result<StatusReply> decode(Decoder& d);
+};
+void encode_status(Encoder& e, const Status& s);
+Status decode_status(Decoder& d);
+
+struct CommandReply {
+  StatusReply head;
+  Epoch applied_epoch = 0;  // map epoch after the command applied
+  std::string data;         // command-specific result (e.g. allocated osd id)
+  std::string encode() const;
+  static Result<CommandReply> decode(std::string_view b);
+};
+
+struct SubscribeRequest {
+  Epoch have_epoch = 0;
+  std::string encode() const;
+  static Result<SubscribeRequest> decode(std::string_view b);
+};
+
+// Either a full map or the commands from have_epoch+1 up to the newest.
+struct MapUpdate {
+  bool full = true;
+  std::string map;                    // encoded ClusterMap when full
+  Epoch first_epoch = 0;              // epoch the first command produces
+  std::vector<std::string> commands;  // encoded MapCommands when incremental
+  std::string encode() const;
+  static Result<MapUpdate> decode(std::string_view b);
+};
+
+struct OsdHeartbeat {
+  OsdId osd = kNoOsd;
+  uint64_t boot_nonce = 0;
+  Epoch map_epoch = 0;
+  std::string encode() const;
+  static Result<OsdHeartbeat> decode(std::string_view b);
+};
+
+struct MonStatus {
+  MonId id = 0;
+  std::string role;  // leader | follower | candidate
+  uint64_t term = 0;
+  MonId leader = -1;
+  std::string leader_addr;
+  Epoch map_epoch = 0;
+  uint64_t commit_index = 0;
+  std::vector<MonId> voters;
+  std::vector<MonId> reachable;  // leader only: voters it heard from recently
+  std::string encode() const;
+  static Result<MonStatus> decode(std::string_view b);
+};
+
+// Per-PG state an OSD reports for the PGs it is primary of.
+struct PgStat {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  std::string state;  // "active+clean", "peering", "active+degraded", ...
+  uint64_t objects = 0;
+  uint64_t bytes = 0;
+  uint64_t degraded_objects = 0;
+};
+
+struct OsdReport {
+  OsdId osd = kNoOsd;
+  Epoch map_epoch = 0;
+  uint64_t used_bytes = 0;
+  uint64_t total_bytes = 0;
+  uint64_t avail_bytes = 0;
+  uint64_t ops = 0;  // client ops served since start
+  std::vector<PgStat> pgs;
+  uint64_t received_ms = 0;  // set by the monitor (its own clock)
+  void encode(Encoder& e) const;
+  static OsdReport decode(Decoder& d);
+  std::string encode() const;
+};
+
+// ---- object operations ------------------------------------------------------
+
+enum class OpCode : uint8_t {
+  // reads
+  kRead = 1,        // offset, length (0 = to end)
+  kStat = 2,        //
+  kGetXattr = 3,    // key
+  kGetXattrs = 4,   //
+  kOmapGet = 5,     // keys
+  kOmapList = 6,    // key = after, value = prefix, length = max
+  kCmpXattr = 7,    // key, value: the op list fails with Conflict unless equal
+                    // (value "" matches an absent xattr)
+  // writes
+  kWriteFull = 20,  // data
+  kWrite = 21,      // offset, data
+  kAppend = 22,     // data
+  kTruncate = 23,   // offset = new size
+  kRemove = 24,     //
+  kCreate = 25,     // exclusive: AlreadyExists if present
+  kSetXattr = 26,   // key, value
+  kRmXattr = 27,    // key
+  kOmapSet = 28,    // kvs
+  kOmapRm = 29,     // keys
+  kOmapClear = 30,  //
+  kTouch = 31,      // create if absent
+};
+
+bool op_is_write(OpCode op);
+
+struct ObjectOp {
+  OpCode code = OpCode::kRead;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  std::string data;
+  std::string key;
+  std::string value;
+  std::map<std::string, std::string> kvs;
+  std::vector<std::string> keys;
+  void encode(Encoder& e) const;
+  static ObjectOp decode(Decoder& d);
+};
+
+struct OpResult {
+  Status status;
+  std::string data;                        // read bytes, xattr value
+  uint64_t size = 0;                       // stat
+  uint64_t version = 0;                    // stat
+  uint64_t mtime_ns = 0;                   // stat
+  std::map<std::string, std::string> kvs;  // xattrs, omap
+  bool more = false;                       // omap list truncated
+  void encode(Encoder& e) const;
+  static OpResult decode(Decoder& d);
+};
+
+struct OsdOpRequest {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  std::string object;
+  Epoch map_epoch = 0;
+  // Identifies the request across resends so a replayed write applies once.
+  uint64_t client_id = 0;
+  uint64_t tid = 0;
+  std::vector<ObjectOp> ops;
+  std::string encode() const;
+  static Result<OsdOpRequest> decode(std::string_view b);
+};
+
+struct OsdOpReply {
+  StatusReply head;
+  uint64_t version = 0;  // PG log version of the write
+  std::vector<OpResult> results;
+  std::string encode() const;
+  static Result<OsdOpReply> decode(std::string_view b);
+};
+
+// What a replica applies: the primary already resolved appends, compares and
+// creates into plain mutations, so replicas apply blindly and in order.
+struct LogEntry {
+  uint64_t version = 0;
+  std::string object;
+  bool is_delete = false;
+  uint64_t client_id = 0;
+  uint64_t tid = 0;
+  void encode(Encoder& e) const;
+  static LogEntry decode(Decoder& d);
+};
+
+struct RepOpRequest {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  Epoch map_epoch = 0;
+  LogEntry entry;
+  uint64_t mtime_ns = 0;
+  std::vector<ObjectOp> mutations;  // write-class ops only, already resolved
+  std::string encode() const;
+  static Result<RepOpRequest> decode(std::string_view b);
+};
+
+struct PgRef {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  Epoch map_epoch = 0;
+  std::string encode() const;
+  static Result<PgRef> decode(std::string_view b);
+};
+
+struct PgInfoReply {
+  StatusReply head;
+  uint64_t last_update = 0;
+  uint64_t objects = 0;
+  std::string encode() const;
+  static Result<PgInfoReply> decode(std::string_view b);
+};
+
+struct PgListRequest {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  std::string after;
+  uint32_t max = 1000;
+  std::string encode() const;
+  static Result<PgListRequest> decode(std::string_view b);
+};
+
+struct PgListReply {
+  StatusReply head;
+  std::vector<std::pair<std::string, uint64_t>> objects;  // name, version
+  bool more = false;
+  std::string encode() const;
+  static Result<PgListReply> decode(std::string_view b);
+};
+
+// A whole object, as recovery moves it.
+struct ObjectData {
+  std::string name;
+  bool exists = false;
+  uint64_t version = 0;
+  uint64_t mtime_ns = 0;
+  std::string data;
+  std::map<std::string, std::string> xattrs;
+  std::map<std::string, std::string> omap;
+  void encode(Encoder& e) const;
+  static ObjectData decode(Decoder& d);
+};
+
+struct PgObjectRef {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  std::string object;
+  std::string encode() const;
+  static Result<PgObjectRef> decode(std::string_view b);
+};
+
+struct PgObjectReply {
+  StatusReply head;
+  ObjectData object;
+  std::string encode() const;
+  static Result<PgObjectReply> decode(std::string_view b);
+};
+
+struct PgPushRequest {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  std::vector<ObjectData> objects;  // exists=false: remove it
+  uint64_t last_update = 0;         // set the replica's PG to this when non-zero
+  std::string encode() const;
+  static Result<PgPushRequest> decode(std::string_view b);
+};
+
+}  // namespace cairn
