@@ -3,7 +3,7 @@
 //
 //   cairn-store-bench --dir=/path [--large-mib=1024] [--small-mib=64]
 //                     [--overwrite-mib=64] [--threads=8] [--block-size=65536]
-//                     [--modes=blob,noblob]
+//                     [--min-blob-size=BYTES] [--gc-age-cutoff=F] [--modes=blob,noblob]
 //
 // Phases per mode, each on the same fresh store and each ending with a
 // quiesce (memtables flushed, compactions finished) so its background cost is
@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -52,13 +53,15 @@ struct Args {
   uint64_t overwrite_mib = 64;
   int threads = 8;
   uint32_t block_size = 64 * 1024;
+  cairn::osd::Options store;  // defaults, overridden by --min-blob-size / --gc-age-cutoff
   std::vector<std::string> modes = {"blob", "noblob"};
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "%s\nusage: cairn-store-bench --dir=PATH [--large-mib=N] [--small-mib=N] "
-               "[--overwrite-mib=N] [--threads=N] [--block-size=BYTES] [--modes=blob,noblob]\n",
+               "[--overwrite-mib=N] [--threads=N] [--block-size=BYTES] [--min-blob-size=BYTES] "
+               "[--gc-age-cutoff=F] [--modes=blob,noblob]\n",
                why);
   std::exit(2);
 }
@@ -70,12 +73,22 @@ Args parse(int argc, char** argv) {
     auto eq = s.find('=');
     if (s.rfind("--", 0) != 0 || eq == std::string::npos) usage(("bad argument " + s).c_str());
     std::string k = s.substr(2, eq - 2), v = s.substr(eq + 1);
-    if (k == "dir") a.dir = v;
-    else if (k == "large-mib") a.large_mib = std::stoull(v);
-    else if (k == "small-mib") a.small_mib = std::stoull(v);
-    else if (k == "overwrite-mib") a.overwrite_mib = std::stoull(v);
-    else if (k == "threads") a.threads = std::stoi(v);
-    else if (k == "block-size") a.block_size = static_cast<uint32_t>(std::stoul(v));
+    if (k == "dir")
+      a.dir = v;
+    else if (k == "large-mib")
+      a.large_mib = std::stoull(v);
+    else if (k == "small-mib")
+      a.small_mib = std::stoull(v);
+    else if (k == "overwrite-mib")
+      a.overwrite_mib = std::stoull(v);
+    else if (k == "threads")
+      a.threads = std::stoi(v);
+    else if (k == "block-size")
+      a.block_size = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "min-blob-size")
+      a.store.min_blob_size = std::stoull(v);
+    else if (k == "gc-age-cutoff")
+      a.store.blob_gc_age_cutoff = std::stod(v);
     else if (k == "modes") {
       a.modes.clear();
       std::stringstream ss(v);
@@ -183,7 +196,11 @@ struct PhaseResult {
 template <typename Make>
 PhaseResult run_phase(ObjectStore& store, const Args& a, std::string mode, std::string phase,
                       uint64_t ops, uint64_t user_bytes, Make make) {
-  PhaseResult r{std::move(mode), std::move(phase), user_bytes, ops};
+  PhaseResult r;
+  r.mode = std::move(mode);
+  r.phase = std::move(phase);
+  r.user_bytes = user_bytes;
+  r.ops = ops;
   auto before = tickers(store);
   uint64_t io0 = proc_write_bytes();
   auto t0 = Clock::now();
@@ -212,16 +229,18 @@ int main(int argc, char** argv) {
   Args a = parse(argc, argv);
   std::filesystem::create_directories(a.dir);
   Baseline base = measure_disk(a.dir);
-  std::printf("machine: disk sequential write %.0f MiB/s (measured WA %.2f), "
-              "4 KiB write+fdatasync %.0f ops/s; %u cores; %d submit threads; block %u B\n\n",
-              base.write_mib_s, base.wa, base.sync_ops_s, std::thread::hardware_concurrency(),
-              a.threads, a.block_size);
+  std::printf(
+      "machine: disk sequential write %.0f MiB/s (measured WA %.2f), "
+      "4 KiB write+fdatasync %.0f ops/s; %u cores; %d submit threads; block %u B, "
+      "min blob %lu B, blob GC age cutoff %.2f\n\n",
+      base.write_mib_s, base.wa, base.sync_ops_s, std::thread::hardware_concurrency(), a.threads,
+      a.block_size, static_cast<unsigned long>(a.store.min_blob_size), a.store.blob_gc_age_cutoff);
 
   std::vector<PhaseResult> results;
   for (const std::string& mode : a.modes) {
     std::string dir = a.dir + "/store-" + mode;
     std::filesystem::remove_all(dir);
-    cairn::osd::Options o;
+    cairn::osd::Options o = a.store;
     o.dir = dir;
     o.block_size = a.block_size;
     o.enable_blob_files = (mode == "blob");
@@ -231,40 +250,38 @@ int main(int argc, char** argv) {
     auto coll = [](uint64_t i) { return CollectionId{1, static_cast<uint32_t>(i % kPgs)}; };
 
     const uint64_t nlarge = a.large_mib * kMiB / kLargeObject;
-    results.push_back(run_phase(store, a, mode, "large 4M", nlarge, nlarge * kLargeObject,
-                                [&](uint64_t i) {
-                                  Transaction t;
-                                  t.write_full(coll(i), "L" + std::to_string(i),
-                                               slice(i, kLargeObject));
-                                  return t;
-                                }));
+    results.push_back(
+        run_phase(store, a, mode, "large 4M", nlarge, nlarge * kLargeObject, [&](uint64_t i) {
+          Transaction t;
+          t.write_full(coll(i), "L" + std::to_string(i), slice(i, kLargeObject));
+          return t;
+        }));
     const uint64_t nsmall = a.small_mib * kMiB / kSmallObject;
-    results.push_back(run_phase(store, a, mode, "small 4K", nsmall, nsmall * kSmallObject,
-                                [&](uint64_t i) {
-                                  Transaction t;
-                                  t.write_full(coll(i), "S" + std::to_string(i),
-                                               slice(i, kSmallObject));
-                                  return t;
-                                }));
+    results.push_back(
+        run_phase(store, a, mode, "small 4K", nsmall, nsmall * kSmallObject, [&](uint64_t i) {
+          Transaction t;
+          t.write_full(coll(i), "S" + std::to_string(i), slice(i, kSmallObject));
+          return t;
+        }));
     const uint64_t nover = nlarge == 0 ? 0 : a.overwrite_mib * kMiB / kSmallObject;
-    results.push_back(run_phase(store, a, mode, "overwrite 4K", nover, nover * kSmallObject,
-                                [&](uint64_t i) {
-                                  uint64_t h = i * 0x9e3779b97f4a7c15ull;
-                                  uint64_t obj = (h >> 20) % nlarge;
-                                  uint64_t off = (h % (kLargeObject / kSmallObject)) * kSmallObject;
-                                  Transaction t;
-                                  t.write(coll(obj), "L" + std::to_string(obj), off,
-                                          slice(i + 1, kSmallObject));
-                                  return t;
-                                }));
+    results.push_back(
+        run_phase(store, a, mode, "overwrite 4K", nover, nover * kSmallObject, [&](uint64_t i) {
+          uint64_t h = i * 0x9e3779b97f4a7c15ull;
+          uint64_t obj = (h >> 20) % nlarge;
+          uint64_t off = (h % (kLargeObject / kSmallObject)) * kSmallObject;
+          Transaction t;
+          t.write(coll(obj), "L" + std::to_string(obj), off, slice(i + 1, kSmallObject));
+          return t;
+        }));
     auto st = store.stats();
     if (st.ok()) {
       uint64_t logical = (nlarge * kLargeObject + nsmall * kSmallObject);
-      std::printf("[%s] on disk after all phases: %.0f MiB for %.0f MiB of objects "
-                  "(space amplification %.2f), %lu objects\n",
-                  mode.c_str(), st->used_bytes / double(kMiB), logical / double(kMiB),
-                  logical ? st->used_bytes / double(logical) : 0.0,
-                  static_cast<unsigned long>(st->objects));
+      std::printf(
+          "[%s] on disk after all phases: %.0f MiB for %.0f MiB of objects "
+          "(space amplification %.2f), %lu objects\n",
+          mode.c_str(), st->used_bytes / double(kMiB), logical / double(kMiB),
+          logical ? st->used_bytes / double(logical) : 0.0,
+          static_cast<unsigned long>(st->objects));
     }
   }
 
@@ -274,20 +291,23 @@ int main(int argc, char** argv) {
   for (const auto& r : results) {
     double mib = r.user_bytes / double(kMiB);
     double tput = mib / r.secs;
-    auto rel = [&](const char* k) { return r.user_bytes ? r.delta.at(k) / double(r.user_bytes) : 0; };
+    auto rel = [&](const char* k) {
+      return r.user_bytes ? r.delta.at(k) / double(r.user_bytes) : 0;
+    };
     // xdisk: throughput as a fraction of what the raw disk does for this shape
     // (sequential bandwidth for large objects, sync ops/s for 4 KiB ones).
-    double xdisk = r.phase == "large 4M" ? tput / base.write_mib_s
-                                         : (r.ops / r.secs) / base.sync_ops_s;
+    double xdisk =
+        r.phase == "large 4M" ? tput / base.write_mib_s : (r.ops / r.secs) / base.sync_ops_s;
     std::printf("%-7s %-12s %9.0f %8.1f %9.1f %8.0f %7.2f %9.0f %6.2f | %7.2f %7.2f %7.2f %7.2f\n",
                 r.mode.c_str(), r.phase.c_str(), mib, r.secs, tput, r.ops / r.secs, xdisk,
                 r.disk_bytes / double(kMiB), r.user_bytes ? r.disk_bytes / double(r.user_bytes) : 0,
                 rel("wal_bytes_written"), rel("flush_bytes_written"),
                 rel("compaction_bytes_written"), rel("blob_file_bytes_written"));
   }
-  std::printf("\nWA = /proc/self/io write_bytes / user bytes (incl. flush + compaction until "
-              "quiesced). wal/flush/compact/blob: RocksDB counters / user bytes (blob bytes are "
-              "also inside flush/compact). xdisk: MiB/s vs raw sequential write for 4M, ops/s vs "
-              "raw 4K write+fdatasync for 4K phases.\n");
+  std::printf(
+      "\nWA = /proc/self/io write_bytes / user bytes (incl. flush + compaction until "
+      "quiesced). wal/flush/compact/blob: RocksDB counters / user bytes (blob bytes are "
+      "also inside flush/compact). xdisk: MiB/s vs raw sequential write for 4M, ops/s vs "
+      "raw 4K write+fdatasync for 4K phases.\n");
   return 0;
 }

@@ -50,8 +50,8 @@ Result<ConfigMap> parse_config(std::string_view text, const std::string& origin)
     auto where = [&] { return origin + ":" + std::to_string(lineno) + ": "; };
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) {
-      return Status::InvalidArgument(where() + "expected 'key = value', got '" +
-                                     std::string(line) + "'");
+      return Status::InvalidArgument(where() + "expected 'key = value', got '" + std::string(line) +
+                                     "'");
     }
     std::string_view key = trim(line.substr(0, eq));
     std::string_view value = trim(line.substr(eq + 1));

@@ -36,11 +36,10 @@ TEST(ConfigFile, ErrorsNameTheLine) {
     const char* text;
     const char* error;
   };
-  for (const Case& c : {Case{"a = 1\nno equals sign\n", "f:2: expected 'key = value'"},
-                        Case{"a = 1\n\na = 2\n", "f:3: duplicate key 'a'"},
-                        Case{" = 1\n", "f:1: bad key ''"},
-                        Case{"[global]\n", "f:1: expected"},
-                        Case{"bad key = 1\n", "f:1: bad key 'bad key'"}}) {
+  for (const Case& c :
+       {Case{"a = 1\nno equals sign\n", "f:2: expected 'key = value'"},
+        Case{"a = 1\n\na = 2\n", "f:3: duplicate key 'a'"}, Case{" = 1\n", "f:1: bad key ''"},
+        Case{"[global]\n", "f:1: expected"}, Case{"bad key = 1\n", "f:1: bad key 'bad key'"}}) {
     auto r = parse_config(c.text, "f");
     ASSERT_FALSE(r.ok()) << c.text;
     EXPECT_EQ(Code::kInvalidArgument, r.status().code());

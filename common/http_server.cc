@@ -185,7 +185,8 @@ Status HttpServer::start() {
   CAIRN_RETURN_IF_ERROR(split_host_port(m.bind_addr, &host, &port));
   boost::system::error_code ec;
   asio::ip::address ip = asio::ip::make_address(host, ec);
-  if (ec) return Status::InvalidArgument("http bind address '" + m.bind_addr + "': " + ec.message());
+  if (ec)
+    return Status::InvalidArgument("http bind address '" + m.bind_addr + "': " + ec.message());
   tcp::endpoint ep(ip, port);
   auto fail = [&](const char* what) {
     boost::system::error_code ignored;
@@ -243,7 +244,8 @@ struct GetState {
 
 Status map_error(const beast::error_code& ec, const std::string& what) {
   if (ec == beast::error::timeout) return Status::TimedOut(what + ": timed out");
-  if (ec.category() == http::make_error_code(http::error::bad_version).category() && ec != http::error::end_of_stream) {
+  if (ec.category() == http::make_error_code(http::error::bad_version).category() &&
+      ec != http::error::end_of_stream) {
     return Status::Corruption(what + ": bad HTTP response: " + ec.message());
   }
   return Status::Unavailable(what + ": " + ec.message());
@@ -303,7 +305,8 @@ Result<HttpResponse> http_get(const std::string& addr, const std::string& path, 
   boost::system::error_code ec;
   // Numeric hosts resolve without a lookup; names ("localhost") use the system resolver.
   auto eps = resolver.resolve(st->host, std::to_string(st->port), ec);
-  if (ec) return Status::InvalidArgument("http_get: cannot resolve '" + addr + "': " + ec.message());
+  if (ec)
+    return Status::InvalidArgument("http_get: cannot resolve '" + addr + "': " + ec.message());
   asio::co_spawn(ioc, do_get(st, std::move(eps)), asio::detached);
   try {
     ioc.run();

@@ -8,8 +8,8 @@
 //
 //   HttpServer http("127.0.0.1:0");
 //   http.route("/metrics", [&] { return HttpResponse{.body = metrics.render()}; });
-//   http.route("/healthz", [&] { return HttpResponse{healthy ? 200 : 503, "text/plain", "ok\n"}; });
-//   CAIRN_RETURN_IF_ERROR(http.start());
+//   http.route("/healthz", [&] { return HttpResponse{healthy ? 200 : 503, "text/plain", "ok\n"};
+//   }); CAIRN_RETURN_IF_ERROR(http.start());
 //   ... http.address() is "127.0.0.1:PORT" ...
 //   http.stop();
 #pragma once

@@ -208,9 +208,9 @@ TEST_F(HttpServerTest, OversizedHeaderCloses) {
 
 TEST_F(HttpServerTest, OversizedBodyCloses) {
   RawConn c(server_.address());
-  c.send("POST /metrics HTTP/1.1\r\nContent-Length: " +
-         std::to_string(HttpServer::kMaxBodyBytes * 4) + "\r\n\r\n" +
-         std::string(HttpServer::kMaxBodyBytes * 2, 'a'));
+  c.send(
+      "POST /metrics HTTP/1.1\r\nContent-Length: " + std::to_string(HttpServer::kMaxBodyBytes * 4) +
+      "\r\n\r\n" + std::string(HttpServer::kMaxBodyBytes * 2, 'a'));
   EXPECT_TRUE(c.closed_by_peer());
   EXPECT_TRUE(server_alive());
 }
@@ -256,8 +256,8 @@ TEST(HttpGet, TimesOutOnSilentServer) {
   const std::string addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
   auto start = std::chrono::steady_clock::now();
   auto r = http_get(addr, "/healthz", 300);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - start)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
                 .count();
   ::close(fd);
   ASSERT_FALSE(r.ok());

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -21,8 +22,6 @@
 #include <sstream>
 #include <thread>
 #include <tuple>
-
-#include <fmt/format.h>
 
 #include "common/config_file.h"
 #include "common/http_server.h"
@@ -81,8 +80,10 @@ bool healthy(const std::string& http_addr, int timeout_ms) {
   return r.ok() && r->status == 200;
 }
 
-json daemon_to_json(const DaemonInfo& d) {
-  json j = {{"id", d.id}, {"addr", d.addr}, {"http", d.http}};
+// ordered_json: cluster.json keeps a readable key order (ours first, then the
+// keys other tools added, in their order).
+nlohmann::ordered_json daemon_to_json(const DaemonInfo& d) {
+  nlohmann::ordered_json j = {{"id", d.id}, {"addr", d.addr}, {"http", d.http}};
   if (d.type == DaemonType::kOsd) j["host"] = d.host;
   j["pid"] = d.pid;
   return j;
@@ -122,7 +123,8 @@ Result<std::pair<DaemonType, int>> parse_daemon_name(std::string_view name) {
   } else if (name.starts_with("osd.")) {
     type = DaemonType::kOsd;
   } else {
-    return Status::InvalidArgument("'" + std::string(name) + "' is not a daemon name like mon.0 or osd.1");
+    return Status::InvalidArgument("'" + std::string(name) +
+                                   "' is not a daemon name like mon.0 or osd.1");
   }
   std::string_view num = name.substr(4);
   if (num.empty() || num.size() > 6) {
@@ -130,7 +132,8 @@ Result<std::pair<DaemonType, int>> parse_daemon_name(std::string_view name) {
   }
   int id = 0;
   for (char c : num) {
-    if (c < '0' || c > '9') return Status::InvalidArgument("bad daemon id in '" + std::string(name) + "'");
+    if (c < '0' || c > '9')
+      return Status::InvalidArgument("bad daemon id in '" + std::string(name) + "'");
     id = id * 10 + (c - '0');
   }
   return std::pair{type, id};
@@ -206,7 +209,7 @@ Result<std::string> random_uuid() {
   auto hex = random_hex(16);
   if (!hex.ok()) return hex.status();
   std::string h = std::move(hex).value();
-  h[12] = '4';                                           // version 4
+  h[12] = '4';                                                  // version 4
   h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3];  // RFC 4122 variant
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
          "-" + h.substr(20, 12);
@@ -238,10 +241,14 @@ Result<std::string> ensure_keyring(const std::string& path) {
 std::vector<std::string> daemon_argv(const std::string& dir, const std::string& bin_dir,
                                      const ClusterInfo& cluster, const DaemonInfo& d) {
   std::vector<std::string> argv = {bin_dir + "/" + d.binary(),
-                                   "--id", std::to_string(d.id),
-                                   "--data", dir + "/" + d.name(),
-                                   "--addr", d.addr,
-                                   "--http", d.http};
+                                   "--id",
+                                   std::to_string(d.id),
+                                   "--data",
+                                   dir + "/" + d.name(),
+                                   "--addr",
+                                   d.addr,
+                                   "--http",
+                                   d.http};
   if (d.type == DaemonType::kMon) {
     std::string peers;
     for (const DaemonInfo& m : cluster.mons) {
@@ -258,14 +265,14 @@ std::vector<std::string> daemon_argv(const std::string& dir, const std::string& 
 std::string render_cairn_conf(const ClusterInfo& c) {
   return "# Cairn cluster configuration, written by `cairn up`.\n"
          "# Clients find it through --conf or the CAIRN_CONF environment variable.\n"
-         "fsid = " + c.fsid + "\n" +
-         "mon_addrs = " + c.mon_addrs() + "\n" +
-         "key_file = " + c.key_file + "\n";
+         "fsid = " +
+         c.fsid + "\n" + "mon_addrs = " + c.mon_addrs() + "\n" + "key_file = " + c.key_file + "\n";
 }
 
 Result<ClusterInfo> parse_cluster_json(std::string_view text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Status::Corruption("cluster.json is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Status::Corruption("cluster.json is not a JSON object");
   ClusterInfo c;
   // Any type mismatch is reported as corruption rather than thrown.
   try {
@@ -294,14 +301,15 @@ Result<ClusterInfo> parse_cluster_json(std::string_view text) {
 }
 
 std::string merge_cluster_json(std::string_view existing, const ClusterInfo& c) {
-  json j = json::parse(existing, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) j = json::object();
+  using ojson = nlohmann::ordered_json;
+  ojson j = ojson::parse(existing, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) j = ojson::object();
   j["fsid"] = c.fsid;
   j["conf"] = c.conf;
   j["key_file"] = c.key_file;
-  j["mons"] = json::array();
+  j["mons"] = ojson::array();
   for (const DaemonInfo& d : c.mons) j["mons"].push_back(daemon_to_json(d));
-  j["osds"] = json::array();
+  j["osds"] = ojson::array();
   for (const DaemonInfo& d : c.osds) j["osds"].push_back(daemon_to_json(d));
   return j.dump(2) + "\n";
 }
@@ -344,8 +352,7 @@ bool process_alive(int pid) {
   std::string line;
   if (!std::getline(in, line)) return false;
   size_t p = line.rfind(')');
-  return p != std::string::npos && p + 2 < line.size() && line[p + 2] != 'Z' &&
-         line[p + 2] != 'X';
+  return p != std::string::npos && p + 2 < line.size() && line[p + 2] != 'Z' && line[p + 2] != 'X';
 }
 
 std::vector<std::string> process_cmdline(int pid) {
@@ -496,6 +503,8 @@ std::string tail_file(const std::string& path, int lines) {
 class LocalCluster::Lock {
  public:
   static Result<std::unique_ptr<Lock>> acquire(const std::string& dir) {
+    std::error_code ec;
+    fs::create_directories(dir + "/run", ec);
     const std::string path = dir + "/run/lock";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return Status::IoError("open " + path + ": " + errno_text(errno));
@@ -546,8 +555,8 @@ Status LocalCluster::load() {
   auto c = read_cluster_json(cluster_json_path());
   if (!c.ok()) {
     if (c.status().is(Code::kNotFound)) {
-      return Status::NotFound("no cluster in " + opts_.dir + " (no cluster.json; run `cairn up --dir " +
-                              opts_.dir + "` first)");
+      return Status::NotFound("no cluster in " + opts_.dir +
+                              " (no cluster.json; run `cairn up --dir " + opts_.dir + "` first)");
     }
     return c.status();
   }
@@ -704,9 +713,9 @@ Status LocalCluster::up(std::optional<int> mons, std::optional<int> osds) {
                                      " monitors; changing the monitor count is not supported");
     }
     if (osds && *osds < static_cast<int>(info_.osds.size())) {
-      return Status::InvalidArgument("the cluster in " + opts_.dir + " has " +
-                                     std::to_string(info_.osds.size()) +
-                                     " OSDs; use `cairn stop` to stop some instead of shrinking it");
+      return Status::InvalidArgument(
+          "the cluster in " + opts_.dir + " has " + std::to_string(info_.osds.size()) +
+          " OSDs; use `cairn stop` to stop some instead of shrinking it");
     }
     int next_id = 0;
     for (const DaemonInfo& d : info_.osds) next_id = std::max(next_id, d.id + 1);
@@ -851,8 +860,8 @@ Status LocalCluster::start_daemon(std::string_view name, bool wait) {
   CAIRN_RETURN_IF_ERROR(save());
   if (!wait) return Status::Ok();
   say("waiting for " + std::string(name) + " to become healthy... ");
-  return wait_healthy({d}, d->type == DaemonType::kMon ? opts_.mon_timeout_ms
-                                                       : opts_.osd_timeout_ms);
+  return wait_healthy({d},
+                      d->type == DaemonType::kMon ? opts_.mon_timeout_ms : opts_.osd_timeout_ms);
 }
 
 Status LocalCluster::stop_daemon(std::string_view name) {
@@ -902,7 +911,8 @@ std::string LocalCluster::summary() const {
   s += "  daemons:   " + cluster_json_path() + "\n";
   s += "  logs:      " + d + "/log/\n";
   if (!info_.mons.empty()) {
-    s += "  metrics:   http://" + info_.mons[0].http + "/metrics (mon.0; see cluster.json for all)\n";
+    s += "  metrics:   http://" + info_.mons[0].http +
+         "/metrics (mon.0; see cluster.json for all)\n";
   }
   s += "\nUse it:\n";
   s += "  export CAIRN_CONF=" + conf_path() + "\n";

@@ -131,8 +131,8 @@ std::string tail_file(const std::string& path, int lines);
 // ---- The orchestrator behind the `cairn` CLI ----
 
 struct LocalClusterOptions {
-  std::string dir;      // made absolute
-  std::string bin_dir;  // where cairn-mon, cairn-osd live; "" = beside /proc/self/exe
+  std::string dir;              // made absolute
+  std::string bin_dir;          // where cairn-mon, cairn-osd live; "" = beside /proc/self/exe
   int mon_timeout_ms = 30'000;  // monitors reach quorum
   int osd_timeout_ms = 60'000;  // OSDs boot and are marked up
   int stop_grace_ms = 10'000;   // SIGTERM -> SIGKILL

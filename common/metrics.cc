@@ -1,6 +1,7 @@
 #include "common/metrics.h"
 
 #include <dirent.h>
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include <sstream>
 
 #include "common/status.h"
-
-#include <fmt/format.h>
 
 namespace cairn {
 
@@ -74,10 +73,17 @@ std::string escape_label_value(const std::string& v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -88,9 +94,14 @@ std::string escape_help(const std::string& v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -249,8 +260,7 @@ std::string Metrics::render() const {
     for (const auto& [name, fam] : families_) {
       FamilyView fv{&name, &fam.help, fam.type, {}};
       for (const auto& [key, s] : fam.series) {
-        fv.series.push_back(
-            {&s.labels, s.counter.get(), s.gauge.get(), s.histogram.get(), s.fn});
+        fv.series.push_back({&s.labels, s.counter.get(), s.gauge.get(), s.histogram.get(), s.fn});
       }
       views.push_back(std::move(fv));
     }

@@ -103,8 +103,7 @@ class Metrics {
   // length read from elsewhere). fn runs on the rendering thread, without the
   // registry lock held, so it may take its own locks but must be thread-safe.
   // Registering the same name+labels again replaces fn.
-  void gauge_fn(std::string name, std::string help, std::function<double()> fn,
-                Labels labels = {});
+  void gauge_fn(std::string name, std::string help, std::function<double()> fn, Labels labels = {});
   void counter_fn(std::string name, std::string help, std::function<double()> fn,
                   Labels labels = {});
 
@@ -123,7 +122,7 @@ class Metrics {
   struct Family {
     std::string help;
     Type type;
-    std::vector<double> bounds;                // histograms only
+    std::vector<double> bounds;            // histograms only
     std::map<std::string, Series> series;  // key: canonical rendering of the labels
   };
 

@@ -146,9 +146,9 @@ TEST(Metrics, ProcessMetrics) {
   Metrics m;
   register_process_metrics(m);
   std::string out = m.render();
-  for (const char* name : {"process_resident_memory_bytes", "process_cpu_seconds_total",
-                           "process_open_fds", "process_max_fds", "process_start_time_seconds",
-                           "process_virtual_memory_bytes"}) {
+  for (const char* name :
+       {"process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
+        "process_max_fds", "process_start_time_seconds", "process_virtual_memory_bytes"}) {
     EXPECT_TRUE(contains(out, std::string("\n") + name + " ")) << name << "\n" << out;
   }
   EXPECT_TRUE(contains(out, "# TYPE process_cpu_seconds_total counter\n")) << out;

@@ -228,7 +228,19 @@ void Node::become_leader() {
 
 void Node::sync_progress_with_voters() {
   for (auto it = progress_.begin(); it != progress_.end();) {
-    it = is_voter(it->first) ? std::next(it) : progress_.erase(it);
+    if (is_voter(it->first)) {
+      ++it;
+      continue;
+    }
+    // A parting empty append anchored at our commit index lets a removed
+    // follower that holds its removal entry learn it committed, so it stops
+    // campaigning. (It rejects harmlessly if it lacks that entry.)
+    Message m = make_msg(MsgType::kAppend, it->first, term_);
+    m.log_index = commit_;
+    m.log_term = *term_at(commit_);
+    m.commit = commit_;
+    send(std::move(m));
+    it = progress_.erase(it);
   }
   if (transferee_ != kNoNode && !is_voter(transferee_)) transferee_ = kNoNode;
   for (NodeId v : voters_) {

@@ -27,9 +27,8 @@ using format::Onode;
 // delta into the same batch as its onodes, so the count is exact after a crash.
 class Int64AddOperator : public rocksdb::AssociativeMergeOperator {
  public:
-  bool Merge(const rocksdb::Slice& key, const rocksdb::Slice* existing,
-             const rocksdb::Slice& value, std::string* new_value,
-             rocksdb::Logger* logger) const override {
+  bool Merge(const rocksdb::Slice& key, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* new_value, rocksdb::Logger* logger) const override {
     int64_t a = 0, b = 0;
     if ((existing && existing->size() != sizeof a) || value.size() != sizeof b) return false;
     if (existing) std::memcpy(&a, existing->data(), sizeof a);
@@ -93,7 +92,8 @@ Status for_each_block(ObjectStore::Impl& s, rocksdb::ReadOptions ro, const std::
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, s.data_cf));
   for (it->Seek(format::data_key(okey, first)); it->Valid(); it->Next()) {
     uint32_t block = 0;
-    if (it->key().size() != okey.size() + 4 || !format::data_key_block(it->key().ToStringView(), &block)) {
+    if (it->key().size() != okey.size() + 4 ||
+        !format::data_key_block(it->key().ToStringView(), &block)) {
       return Status::Corruption("data block: bad key");
     }
     std::string_view payload;
@@ -185,12 +185,14 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::open(const Options& opts) {
   data.blob_file_size = opts.blob_file_size;
   data.blob_compression_type = rocksdb::kNoCompression;
   data.enable_blob_garbage_collection = true;
-  data.blob_garbage_collection_age_cutoff = 0.25;
+  data.blob_garbage_collection_age_cutoff = opts.blob_gc_age_cutoff;
   data.table_factory = table(false);  // reads are range scans over an object's blocks
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, def}, {format::kOnodeCf, onode},
-      {format::kDataCf, data},                  {format::kOmapCf, omap},
+      {rocksdb::kDefaultColumnFamilyName, def},
+      {format::kOnodeCf, onode},
+      {format::kDataCf, data},
+      {format::kOmapCf, omap},
       {format::kMetaCf, meta},
   };
   rocksdb::Status rs = rocksdb::DB::Open(dbo, opts.dir, cfs, &impl->handles, &impl->db);
@@ -240,12 +242,13 @@ Result<std::string> ObjectStore::read(CollectionId c, std::string_view name, uin
   std::string out(end - offset, '\0');  // holes stay zero
   const uint32_t bs = o->block_size;
   CAIRN_RETURN_IF_ERROR(for_each_block(
-      *impl_, ro, okey, bs, static_cast<uint32_t>(offset / bs), static_cast<uint32_t>((end - 1) / bs),
-      [&](uint32_t block, std::string_view payload) {
+      *impl_, ro, okey, bs, static_cast<uint32_t>(offset / bs),
+      static_cast<uint32_t>((end - 1) / bs), [&](uint32_t block, std::string_view payload) {
         uint64_t b0 = uint64_t{block} * bs;
         uint64_t from = std::max(b0, offset);
         uint64_t to = std::min(b0 + payload.size(), end);
-        if (from < to) std::memcpy(out.data() + (from - offset), payload.data() + (from - b0), to - from);
+        if (from < to)
+          std::memcpy(out.data() + (from - offset), payload.data() + (from - b0), to - from);
       }));
   return out;
 }
@@ -477,9 +480,8 @@ Result<StoreStats> ObjectStore::stats() {
 Status ObjectStore::put_superblock(std::string key, std::string value) {
   rocksdb::WriteOptions wo;
   wo.sync = true;  // identity must survive a crash regardless of opts.sync
-  return from_rocksdb(
-      impl_->db->Put(wo, impl_->default_cf, format::kSuperblockPrefix + key, value),
-      "put superblock");
+  return from_rocksdb(impl_->db->Put(wo, impl_->default_cf, format::kSuperblockPrefix + key, value),
+                      "put superblock");
 }
 
 Result<std::string> ObjectStore::get_superblock(std::string_view key) {

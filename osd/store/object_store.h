@@ -35,7 +35,7 @@ struct CollectionId {
 
 struct ObjectStat {
   uint64_t size = 0;
-  uint64_t version = 0;  // PG log version that last wrote it (set_version)
+  uint64_t version = 0;   // PG log version that last wrote it (set_version)
   uint64_t mtime_ns = 0;  // set by set_version only
 };
 
@@ -67,11 +67,11 @@ class Transaction {
   struct Op {
     OpType type = OpType::kTouch;
     CollectionId c;
-    std::string name;   // object name; meta key for kMetaPut/kMetaRm
+    std::string name;     // object name; meta key for kMetaPut/kMetaRm
     uint64_t offset = 0;  // write offset, truncate size, version
     uint64_t mtime_ns = 0;
-    std::string key;    // xattr key
-    std::string data;   // write data, xattr value, meta value
+    std::string key;   // xattr key
+    std::string data;  // write data, xattr value, meta value
     std::map<std::string, std::string> kvs;
     std::vector<std::string> keys;
   };
@@ -126,8 +126,9 @@ class Transaction {
 };
 
 struct StoreStats {
-  uint64_t used_bytes = 0;  // live SST + blob file bytes (physical, incl. garbage not yet collected)
-  uint64_t objects = 0;     // exact count of objects
+  uint64_t used_bytes =
+      0;                 // live SST + blob file bytes (physical, incl. garbage not yet collected)
+  uint64_t objects = 0;  // exact count of objects
   uint64_t fs_total_bytes = 0;  // of the filesystem holding Options::dir
   uint64_t fs_avail_bytes = 0;
 };
@@ -150,6 +151,10 @@ struct Options {
   // Store big data blocks in blob files (BlobDB). Default: true. The
   // benchmark turns it off to measure what it saves.
   bool enable_blob_files = true;
+  // Blob GC: blobs in the oldest this fraction of blob files are relocated
+  // when compaction touches their keys, reclaiming overwritten/removed data.
+  // Higher reclaims space sooner but rewrites live data more. Default: 0.25.
+  double blob_gc_age_cutoff = 0.25;
   // Target size of one blob file. Default: 256 MiB.
   uint64_t blob_file_size = 256ull << 20;
   // Memtable size of the data column family. Default: 64 MiB.
@@ -184,8 +189,7 @@ class ObjectStore {
   // means to the end; offset >= size gives an empty string. NotFound if
   // absent. Every block read is verified against its crc32c: Corruption on
   // mismatch, never bad bytes.
-  Result<std::string> read(CollectionId c, std::string_view name, uint64_t offset,
-                           uint64_t length);
+  Result<std::string> read(CollectionId c, std::string_view name, uint64_t offset, uint64_t length);
   Result<ObjectStat> stat(CollectionId c, std::string_view name);
   // NotFound if the object or key is absent.
   Result<std::string> getxattr(CollectionId c, std::string_view name, std::string_view key);
@@ -195,13 +199,15 @@ class ObjectStore {
                                                       const std::vector<std::string>& keys);
   // Up to max (> 0) entries with key > after and starting with prefix, in key
   // order; *more (if non-null) says whether more follow. NotFound if absent.
-  Result<std::vector<std::pair<std::string, std::string>>> omap_list(
-      CollectionId c, std::string_view name, std::string_view after, std::string_view prefix,
-      size_t max, bool* more);
+  Result<std::vector<std::pair<std::string, std::string>>> omap_list(CollectionId c,
+                                                                     std::string_view name,
+                                                                     std::string_view after,
+                                                                     std::string_view prefix,
+                                                                     size_t max, bool* more);
   // Up to max (> 0) objects with name > after, in bytewise name order.
   Result<std::vector<std::pair<std::string, ObjectStat>>> list_objects(CollectionId c,
-                                                                      std::string_view after,
-                                                                      size_t max, bool* more);
+                                                                       std::string_view after,
+                                                                       size_t max, bool* more);
   // NotFound if absent.
   Result<std::string> meta_get(CollectionId c, std::string_view key);
   // All meta entries of c whose key starts with prefix, in key order.

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -69,8 +71,8 @@ class ObjectStoreTest : public ::testing::Test {
   if (got == want) return ::testing::AssertionSuccess();
   size_t i = 0;
   while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
-  return ::testing::AssertionFailure() << "sizes " << got.size() << " vs " << want.size()
-                                       << ", first difference at byte " << i;
+  return ::testing::AssertionFailure()
+         << "sizes " << got.size() << " vs " << want.size() << ", first difference at byte " << i;
 }
 #define EXPECT_BYTES_EQ(got, want) EXPECT_TRUE(same((got), (want)))
 #define ASSERT_BYTES_EQ(got, want) ASSERT_TRUE(same((got), (want)))
@@ -103,7 +105,7 @@ TEST_F(ObjectStoreTest, ReadRanges) {
   t.write_full(kC, "o", "0123456789");
   submit(std::move(t));
   EXPECT_EQ(*store_->read(kC, "o", 2, 3), "234");
-  EXPECT_EQ(*store_->read(kC, "o", 7, 100), "789");  // short read at EOF
+  EXPECT_EQ(*store_->read(kC, "o", 7, 100), "789");   // short read at EOF
   EXPECT_EQ(*store_->read(kC, "o", 4, 0), "456789");  // 0 = to end
   EXPECT_EQ(*store_->read(kC, "o", 10, 5), "");
   EXPECT_EQ(*store_->read(kC, "o", 1000, 5), "");
@@ -128,8 +130,11 @@ TEST_F(ObjectStoreTest, PartialOverwritesAcrossBlockBoundaries) {
   t.write_full(kC, "o", model);
   submit(std::move(t));
   // Unaligned spans: inside one block, straddling two, covering several.
-  struct W { uint64_t off; size_t len; } writes[] = {
-      {10, 20}, {kBs - 5, 10}, {2 * kBs - 1, 2 * kBs + 2}, {0, 1}, {5 * kBs + 100, 23}, {kBs, kBs}};
+  struct W {
+    uint64_t off;
+    size_t len;
+  } writes[] = {{10, 20}, {kBs - 5, 10},       {2 * kBs - 1, 2 * kBs + 2},
+                {0, 1},   {5 * kBs + 100, 23}, {kBs, kBs}};
   uint32_t seed = 100;
   for (auto w : writes) {
     std::string d = pattern(w.len, seed++);
@@ -381,7 +386,7 @@ TEST_F(ObjectStoreTest, OmapListPaginationWithPrefix) {
 }
 
 TEST_F(ObjectStoreTest, ListObjectsPagination) {
-  std::vector<std::string> names = {"a", "a0", std::string("a\x01"), "b", "\xff", "obj_1",
+  std::vector<std::string> names = {"a",      "a0",   std::string("a\x01"), "b", "\xff", "obj_1",
                                     "obj_10", "obj_2"};
   for (int i = 0; i < 30; ++i) names.push_back("n" + std::to_string(1000 + i));
   Transaction t;
@@ -567,9 +572,10 @@ TEST_F(ObjectStoreTest, ConcurrentWritersDistinctAndSharedObjects) {
   ASSERT_EQ(shared.size(), kThreads * kIters * kSlice);
   for (int th = 0; th < kThreads; ++th) {
     for (int i = 0; i < kIters; ++i) {
-      ASSERT_BYTES_EQ(shared.substr((th * kIters + i) * kSlice, kSlice), pattern(kSlice, th * 1000 + i));
+      ASSERT_BYTES_EQ(shared.substr((th * kIters + i) * kSlice, kSlice),
+                      pattern(kSlice, th * 1000 + i));
       ASSERT_BYTES_EQ(read_all(kC, "own-" + std::to_string(th) + "-" + std::to_string(i)),
-                pattern(3000, th * 1000 + i));
+                      pattern(3000, th * 1000 + i));
     }
   }
   bool more;

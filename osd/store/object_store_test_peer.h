@@ -15,8 +15,8 @@ class ObjectStoreTestPeer {
   static Result<std::string> get_raw_block(ObjectStore& s, CollectionId c, std::string_view name,
                                            uint32_t block);
   // Overwrites the stored value of data block `block`, bypassing all checks.
-  static Status put_raw_block(ObjectStore& s, CollectionId c, std::string_view name,
-                              uint32_t block, std::string_view value);
+  static Status put_raw_block(ObjectStore& s, CollectionId c, std::string_view name, uint32_t block,
+                              std::string_view value);
 };
 
 }  // namespace cairn::osd

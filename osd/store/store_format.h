@@ -31,9 +31,9 @@ inline constexpr const char* kOmapCf = "omap";
 inline constexpr const char* kMetaCf = "meta";
 
 // Keys in the default column family.
-inline constexpr std::string_view kFormatKey = "F";          // u64 LE kStoreFormat
+inline constexpr std::string_view kFormatKey = "F";              // u64 LE kStoreFormat
 inline constexpr std::string_view kObjectCountKey = "Cobjects";  // i64 LE, merge-added
-inline constexpr char kSuperblockPrefix = 'S';                 // 'S' + key
+inline constexpr char kSuperblockPrefix = 'S';                   // 'S' + key
 
 // Collection prefix: u32 BE pool, u32 BE pg. REQUIRES: pool >= 0.
 void append_coll(std::string* out, CollectionId c);
@@ -70,7 +70,9 @@ struct Onode {
 
   std::string encode() const;
   static Status decode(std::string_view v, Onode* out);
-  uint32_t num_blocks() const { return static_cast<uint32_t>((size + block_size - 1) / block_size); }
+  uint32_t num_blocks() const {
+    return static_cast<uint32_t>((size + block_size - 1) / block_size);
+  }
 };
 
 // Data block value: u32 LE crc32c(payload) + payload. The payload may be

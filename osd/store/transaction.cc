@@ -35,8 +35,7 @@ void Transaction::remove(CollectionId c, std::string name) {
   add(OpType::kRemove, c, std::move(name));
 }
 
-void Transaction::setxattr(CollectionId c, std::string name, std::string key,
-                           std::string value) {
+void Transaction::setxattr(CollectionId c, std::string name, std::string key, std::string value) {
   bytes_ += key.size() + value.size();
   Op& op = add(OpType::kSetXattr, c, std::move(name));
   op.key = std::move(key);
@@ -144,21 +143,31 @@ Result<Transaction> Transaction::decode(Decoder& d) {
     c.pg = d.u32();
     std::string name = d.bytes();
     switch (type) {
-      case OpType::kTouch: t.touch(c, std::move(name)); break;
+      case OpType::kTouch:
+        t.touch(c, std::move(name));
+        break;
       case OpType::kWrite: {
         uint64_t off = d.u64();
         t.write(c, std::move(name), off, d.bytes());
         break;
       }
-      case OpType::kWriteFull: t.write_full(c, std::move(name), d.bytes()); break;
-      case OpType::kTruncate: t.truncate(c, std::move(name), d.u64()); break;
-      case OpType::kRemove: t.remove(c, std::move(name)); break;
+      case OpType::kWriteFull:
+        t.write_full(c, std::move(name), d.bytes());
+        break;
+      case OpType::kTruncate:
+        t.truncate(c, std::move(name), d.u64());
+        break;
+      case OpType::kRemove:
+        t.remove(c, std::move(name));
+        break;
       case OpType::kSetXattr: {
         std::string k = d.bytes();
         t.setxattr(c, std::move(name), std::move(k), d.bytes());
         break;
       }
-      case OpType::kRmXattr: t.rmxattr(c, std::move(name), d.bytes()); break;
+      case OpType::kRmXattr:
+        t.rmxattr(c, std::move(name), d.bytes());
+        break;
       case OpType::kOmapSet: {
         std::map<std::string, std::string> kvs;
         uint32_t m = d.count();
@@ -176,16 +185,25 @@ Result<Transaction> Transaction::decode(Decoder& d) {
         t.omap_rm(c, std::move(name), std::move(keys));
         break;
       }
-      case OpType::kOmapClear: t.omap_clear(c, std::move(name)); break;
+      case OpType::kOmapClear:
+        t.omap_clear(c, std::move(name));
+        break;
       case OpType::kSetVersion: {
         uint64_t v = d.u64();
         t.set_version(c, std::move(name), v, d.u64());
         break;
       }
-      case OpType::kMetaPut: t.meta_put(c, std::move(name), d.bytes()); break;
-      case OpType::kMetaRm: t.meta_rm(c, std::move(name)); break;
-      case OpType::kRemoveCollection: t.remove_collection(c); break;
-      default: return Status::Corruption("transaction: unknown op type");
+      case OpType::kMetaPut:
+        t.meta_put(c, std::move(name), d.bytes());
+        break;
+      case OpType::kMetaRm:
+        t.meta_rm(c, std::move(name));
+        break;
+      case OpType::kRemoveCollection:
+        t.remove_collection(c);
+        break;
+      default:
+        return Status::Corruption("transaction: unknown op type");
     }
   }
   CAIRN_RETURN_IF_ERROR(d.status("transaction"));

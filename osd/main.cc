@@ -1,0 +1,70 @@
+// cairn-osd: one object storage daemon per disk.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <sstream>
+
+#include "common/http_server.h"
+#include "common/net/daemon.h"
+#include "osd/service/osd_service.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"cairn-osd: a Cairn object storage daemon"};
+  cairn::osd::OsdOptions opts;
+  std::string key_file, mons;
+  app.add_option("--id", opts.id, "OSD id")->required();
+  app.add_option("--data", opts.data_dir, "data directory (RocksDB)")->required();
+  app.add_option("--addr", opts.addr, "messenger address IP:PORT")->required();
+  app.add_option("--http", opts.http_addr, "metrics/health address IP:PORT")->required();
+  app.add_option("--host", opts.host, "failure-domain host name")->required();
+  app.add_option("--key", key_file, "cluster key file")->required();
+  app.add_option("--mon", mons, "monitor addresses IP:PORT,IP:PORT,...")->required();
+  app.add_option("--store-threads", opts.store_threads, "object store calls in flight");
+  CLI11_PARSE(app, argc, argv);
+
+  cairn::net::setup_logging("osd." + std::to_string(opts.id));
+  auto key = cairn::net::read_key_file(key_file);
+  if (!key.ok()) {
+    spdlog::critical("{}", key.status().to_string());
+    return 1;
+  }
+  opts.key = *key;
+  std::stringstream ss(mons);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) opts.mon_addrs.push_back(item);
+  }
+  if (opts.mon_addrs.empty()) {
+    spdlog::critical("--mon lists no monitor");
+    return 2;
+  }
+
+  boost::asio::io_context io;
+  cairn::Metrics metrics;
+  cairn::register_process_metrics(metrics);
+  cairn::osd::OsdService service(io, opts, &metrics);
+  cairn::Status st = service.start();
+  if (!st.ok()) {
+    spdlog::critical("cannot start osd.{}: {}", opts.id, st.to_string());
+    return 1;
+  }
+  cairn::HttpServer http(opts.http_addr);
+  http.route("/metrics", [&metrics] { return cairn::HttpResponse{200, "text/plain; version=0.0.4", metrics.render()}; });
+  http.route("/healthz", [&service] {
+    bool ok = service.healthy();
+    return cairn::HttpResponse{ok ? 200 : 503, "text/plain", ok ? "ok\n" : "not booted\n"};
+  });
+  st = http.start();
+  if (!st.ok()) {
+    spdlog::critical("cannot serve metrics on {}: {}", opts.http_addr, st.to_string());
+    return 1;
+  }
+  cairn::net::run_until_signal(io, [&] {
+    boost::asio::co_spawn(io, service.shutdown(), boost::asio::detached);
+  });
+  http.stop();
+  spdlog::info("osd.{} stopped", opts.id);
+  return 0;
+}

@@ -1,0 +1,369 @@
+#include "osd/service/osd_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+
+#include "common/net/blocking.h"
+#include "common/net/daemon.h"
+
+namespace cairn::osd {
+
+namespace asio = boost::asio;
+using net::awaitable;
+using net::Millis;
+
+namespace {
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+awaitable<void> sleep_for(Millis d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  co_await t.async_wait(kNoThrow);
+}
+
+std::string encode_reply(const StatusReply& r) {
+  std::string out;
+  Encoder e(&out);
+  r.encode(e);
+  return out;
+}
+}  // namespace
+
+OsdService::OsdService(asio::io_context& io, OsdOptions opts, Metrics* metrics)
+    : io_(io), opts_(std::move(opts)), metrics_(metrics), store_pool_(opts_.store_threads) {
+  ops_counter_ = &metrics_->counter("cairn_osd_ops_total", "Client object operations served");
+  write_bytes_ = &metrics_->counter("cairn_osd_write_bytes_total", "Client bytes written");
+  read_bytes_ = &metrics_->counter("cairn_osd_read_bytes_total", "Client bytes read");
+  repops_counter_ = &metrics_->counter("cairn_osd_replica_ops_total", "Replica writes applied");
+  recovered_objects_ =
+      &metrics_->counter("cairn_osd_recovered_objects_total", "Objects copied by recovery");
+  op_latency_ = &metrics_->histogram("cairn_osd_op_latency_seconds", "Client op latency",
+                                     kLatencyBoundsSeconds);
+}
+
+OsdService::~OsdService() {
+  store_pool_.join();
+}
+
+Status OsdService::start() {
+  Options so;
+  so.dir = opts_.data_dir;
+  auto store = ObjectStore::open(so);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  auto who = store_->get_superblock("osd_id");
+  if (who.ok() && *who != std::to_string(opts_.id)) {
+    return Status::InvalidArgument("data directory " + opts_.data_dir + " belongs to osd." + *who);
+  }
+  if (!who.ok()) CAIRN_RETURN_IF_ERROR(store_->put_superblock("osd_id", std::to_string(opts_.id)));
+  CAIRN_RETURN_IF_ERROR(load_pgs());
+
+  boot_nonce_ = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
+  auto ex = io_.get_executor();
+  peers_ = std::make_unique<net::ConnectionPool>(ex, opts_.key);
+  server_ = std::make_unique<net::Server>(
+      ex, opts_.key, [this](net::ConnectionPtr c, net::Frame f) { return handle(c, std::move(f)); });
+  auto bound = server_->listen(opts_.addr);
+  if (!bound.ok()) return bound.status();
+  bound_addr_ = *bound;
+  spdlog::info("osd.{} listening on {} ({} PGs on disk)", opts_.id, bound_addr_, pgs_.size());
+
+  mon_ = std::make_unique<client::MonClient>(ex, opts_.key, opts_.mon_addrs);
+  mon_->start([this](const ClusterMap& m) { on_map(m); });
+  asio::co_spawn(ex, boot_loop(), asio::detached);
+  asio::co_spawn(ex, heartbeat_loop(), asio::detached);
+  asio::co_spawn(ex, report_loop(), asio::detached);
+  return Status::Ok();
+}
+
+awaitable<void> OsdService::shutdown() {
+  if (mon_ && healthy_) {
+    MapCommand down{.op = MapOp::kOsdDown, .ids = {opts_.id}};
+    auto r = co_await mon_->command(down, Millis(3000));
+    if (r.head.status.ok()) spdlog::info("osd.{} marked itself down for shutdown", opts_.id);
+  }
+  stop();
+}
+
+void OsdService::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  healthy_ = false;
+  if (server_) server_->stop();
+  if (peers_) peers_->close_all();
+  if (mon_) mon_->stop();
+  for (auto& [id, pg] : pgs_) pg->notify();
+}
+
+Status OsdService::load_pgs() {
+  auto colls = store_->list_collections();
+  if (!colls.ok()) return colls.status();
+  for (const auto& cid : *colls) {
+    auto pg = std::make_shared<Pg>(io_.get_executor());
+    pg->id = PgId{cid.pool, cid.pg};
+    pg->cid = cid;
+    auto info = store_->meta_get(cid, "info");
+    if (info.ok()) {
+      Decoder d(*info);
+      pg->last_update = d.u64();
+      pg->objects = d.u64();
+      pg->bytes = d.i64();
+    }
+    auto log = store_->meta_list(cid, "log/");
+    if (log.ok()) {
+      for (const auto& [k, v] : *log) {
+        Decoder d(v);
+        LogEntry e = LogEntry::decode(d);
+        if (!d.ok()) continue;
+        pg->dedup[{e.client_id, e.tid}] = e.version;
+        pg->log.push_back(std::move(e));
+      }
+    }
+    pgs_[pg->id] = pg;
+  }
+  return Status::Ok();
+}
+
+OsdService::PgPtr OsdService::get_pg(PgId id, bool create) {
+  auto it = pgs_.find(id);
+  if (it != pgs_.end()) return it->second;
+  if (!create) return nullptr;
+  auto pg = std::make_shared<Pg>(io_.get_executor());
+  pg->id = id;
+  pg->cid = CollectionId{id.pool, id.seed};
+  pgs_[id] = pg;
+  return pg;
+}
+
+void OsdService::set_state(Pg& pg, PgState s) {
+  pg.state = s;
+  pg.notify();
+}
+
+StatusReply OsdService::stale(const std::string& why) const {
+  StatusReply r;
+  r.status = Status::Unavailable(why);
+  r.epoch = map_.epoch;
+  return r;
+}
+
+awaitable<void> OsdService::boot_loop() {
+  if (booting_) co_return;
+  booting_ = true;
+  while (!stopped_) {
+    MapCommand boot{.op = MapOp::kOsdBoot};
+    boot.osd.id = opts_.id;
+    boot.osd.addr = bound_addr_;
+    boot.osd.http_addr = opts_.http_addr;
+    boot.osd.host = opts_.host;
+    boot.osd.boot_nonce = boot_nonce_;
+    auto r = co_await mon_->command(boot, Millis(10000));
+    if (r.head.status.is(Code::kNotFound)) {
+      MapCommand create{.op = MapOp::kOsdCreate};
+      create.osd.id = opts_.id;
+      create.osd.host = opts_.host;
+      auto c = co_await mon_->command(create, Millis(10000));
+      if (c.head.status.ok()) spdlog::info("registered osd.{} on host {}", opts_.id, opts_.host);
+      continue;
+    }
+    if (r.head.status.ok()) {
+      spdlog::info("osd.{} booted (map epoch {})", opts_.id, r.applied_epoch);
+      break;
+    }
+    spdlog::warn("boot failed: {}; retrying", r.head.status.to_string());
+    co_await sleep_for(Millis(1000));
+  }
+  booting_ = false;
+}
+
+awaitable<void> OsdService::heartbeat_loop() {
+  while (!stopped_) {
+    co_await sleep_for(Millis(opts_.heartbeat_ms));
+    if (stopped_) break;
+    OsdHeartbeat hb{opts_.id, boot_nonce_, map_.epoch};
+    auto r = co_await mon_->call_leader(MsgType::kOsdHeartbeat, hb.encode(),
+                                        Millis(opts_.heartbeat_ms * 2));
+    if (r.ok()) {
+      Decoder d(r->payload);
+      auto head = StatusReply::decode(d);
+      if (head.ok() && head->epoch > map_.epoch + 1) mon_->refresh();
+    }
+  }
+}
+
+std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const {
+  if (pg.up.size() < pool.min_size) return "undersized+peered";  // refuses I/O
+  std::string s;
+  switch (pg.state) {
+    case PgState::kPeering: s = "peering"; break;
+    case PgState::kActive: s = "active"; break;
+    default: s = "stray"; break;
+  }
+  if (pg.state == PgState::kActive) {
+    if (pg.recovering) s += "+recovering";
+    if (pg.up.size() < pool.size) s += "+undersized+degraded";
+    if (!pg.recovering && pg.up.size() >= pool.size) s += "+clean";
+  }
+  return s;
+}
+
+awaitable<void> OsdService::report_loop() {
+  while (!stopped_) {
+    co_await sleep_for(Millis(opts_.report_ms));
+    if (stopped_) break;
+    auto stats = co_await net::run_blocking(store_pool_, [this] { return store_->stats(); });
+    OsdReport rep;
+    rep.osd = opts_.id;
+    rep.map_epoch = map_.epoch;
+    rep.ops = ops_counter_->value();
+    if (stats.ok()) {
+      rep.used_bytes = stats->used_bytes;
+      rep.total_bytes = stats->fs_total_bytes;
+      rep.avail_bytes = stats->fs_avail_bytes;
+      fs_avail_bytes_ = stats->fs_avail_bytes;
+    }
+    for (const auto& [id, pg] : pgs_) {
+      if (pg->up.empty() || pg->up[0] != opts_.id) continue;
+      const PoolInfo* pool = map_.find_pool(id.pool);
+      if (!pool) continue;
+      PgStat s;
+      s.pool = id.pool;
+      s.pg = id.seed;
+      s.state = pg_state_name(*pg, *pool);
+      s.objects = pg->objects;
+      s.bytes = pg->bytes > 0 ? static_cast<uint64_t>(pg->bytes) : 0;
+      if (pg->up.size() < pool->size) s.degraded_objects = pg->objects * (pool->size - pg->up.size());
+      rep.pgs.push_back(std::move(s));
+    }
+    co_await mon_->send_leader(MsgType::kOsdReport, rep.encode());
+  }
+}
+
+void OsdService::on_map(const ClusterMap& map) {
+  if (stopped_) return;
+  Epoch old_epoch = map_.epoch;
+  map_ = map;
+  topo_ = build_topology(map_);
+  const OsdInfo* me = map_.find_osd(opts_.id);
+  bool up_in_map = me && me->up && me->boot_nonce == boot_nonce_;
+  healthy_ = up_in_map;
+  // Marked down while alive (a missed heartbeat, a partition): boot again.
+  if (me && !up_in_map && old_epoch > 0 && !booting_ && me->boot_nonce == boot_nonce_) {
+    spdlog::warn("map epoch {} marks osd.{} down, but it is alive: booting again", map_.epoch,
+                 opts_.id);
+    asio::co_spawn(io_, boot_loop(), asio::detached);
+  }
+
+  std::set<PgId> seen;
+  for (const auto& [pool_id, pool] : map_.pools) {
+    for (uint32_t seed = 0; seed < pool.pg_num; ++seed) {
+      PgId id{pool_id, seed};
+      auto up = pg_to_up_osds(topo_, pool, id);
+      bool mine = std::find(up.begin(), up.end(), opts_.id) != up.end() && up_in_map;
+      PgPtr pg = get_pg(id, mine);
+      if (!pg) continue;
+      seen.insert(id);
+      if (!mine) {
+        if (pg->state != PgState::kStray) {
+          pg->up = up;
+          pg->interval_start = map_.epoch;
+          ++pg->peering_gen;
+          set_state(*pg, PgState::kStray);
+        }
+        continue;
+      }
+      if (up == pg->up && pg->state != PgState::kStray) continue;
+      pg->up = up;
+      pg->interval_start = map_.epoch;
+      uint64_t gen = ++pg->peering_gen;
+      if (up[0] == opts_.id) {
+        set_state(*pg, PgState::kPeering);
+        asio::co_spawn(io_, peer(pg, gen), asio::detached);
+      } else {
+        set_state(*pg, PgState::kReplica);
+      }
+    }
+  }
+  // PGs of deleted pools: their data goes too.
+  for (auto it = pgs_.begin(); it != pgs_.end();) {
+    if (!map_.find_pool(it->first.pool)) {
+      CollectionId cid = it->second->cid;
+      ++it->second->peering_gen;
+      set_state(*it->second, PgState::kStray);
+      it = pgs_.erase(it);
+      asio::co_spawn(
+          io_,
+          [](OsdService* self, CollectionId cid) -> awaitable<void> {
+            Transaction t;
+            t.remove_collection(cid);
+            auto st = co_await net::run_blocking(self->store_pool_,
+                                                 [self, t = std::move(t)]() mutable {
+                                                   return self->store_->submit(std::move(t));
+                                                 });
+            if (!st.ok()) spdlog::warn("removing PG data of a deleted pool: {}", st.to_string());
+          }(this, cid),
+          asio::detached);
+      continue;
+    }
+    ++it;
+  }
+}
+
+awaitable<void> OsdService::handle(net::ConnectionPtr conn, net::Frame frame) {
+  auto type = static_cast<MsgType>(frame.header.type);
+  uint64_t req = frame.header.req_id;
+  uint16_t t = frame.header.type;
+  switch (type) {
+    case MsgType::kOsdOp: {
+      auto r = OsdOpRequest::decode(frame.payload);
+      if (!r.ok()) break;
+      auto start = std::chrono::steady_clock::now();
+      OsdOpReply reply = co_await do_op(std::move(*r));
+      op_latency_->observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      conn->reply(req, t, reply.encode());
+      co_return;
+    }
+    case MsgType::kRepOp: {
+      auto r = RepOpRequest::decode(frame.payload);
+      if (!r.ok()) break;
+      conn->reply(req, t, encode_reply(co_await do_repop(std::move(*r))));
+      co_return;
+    }
+    case MsgType::kPgInfo: {
+      auto r = PgRef::decode(frame.payload);
+      if (!r.ok()) break;
+      conn->reply(req, t, (co_await do_pg_info(*r)).encode());
+      co_return;
+    }
+    case MsgType::kPgListObjects: {
+      auto r = PgListRequest::decode(frame.payload);
+      if (!r.ok()) break;
+      conn->reply(req, t, (co_await do_list(std::move(*r))).encode());
+      co_return;
+    }
+    case MsgType::kPgPull: {
+      auto r = PgObjectRef::decode(frame.payload);
+      if (!r.ok()) break;
+      conn->reply(req, t, (co_await do_pull(std::move(*r))).encode());
+      co_return;
+    }
+    case MsgType::kPgPush: {
+      auto r = PgPushRequest::decode(frame.payload);
+      if (!r.ok()) break;
+      conn->reply(req, t, encode_reply(co_await do_push(std::move(*r))));
+      co_return;
+    }
+    default:
+      break;
+  }
+  spdlog::warn("malformed or unexpected message (type {}) from {}; closing", t, conn->peer());
+  conn->close();
+}
+
+}  // namespace cairn::osd

@@ -1,0 +1,154 @@
+// cairn-osd: serves the PGs placement gives this OSD, on one executor.
+//
+// Threading: all PG state, the map and the messenger live on the io_context
+// thread. Object-store calls (RocksDB, fsync) run on store_pool_ through
+// net::run_blocking so that many writes group-commit while the io thread
+// keeps serving.
+//
+// Split by concern:
+//   osd_service.cc  boot, map handling, heartbeats, reports, dispatch
+//   osd_ops.cc      client ops on the primary, replica ops
+//   osd_peering.cc  peering and recovery (pull from the newest copy, push to stale ones)
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "client/mon_client.h"
+#include "common/cluster_map.h"
+#include "common/messages.h"
+#include "common/metrics.h"
+#include "common/net/connection.h"
+#include "common/placement.h"
+#include "osd/store/object_store.h"
+
+namespace cairn::osd {
+
+struct OsdOptions {
+  OsdId id = kNoOsd;
+  std::string data_dir;
+  std::string addr;
+  std::string http_addr;
+  std::string host;
+  std::string key;
+  std::vector<std::string> mon_addrs;
+  int store_threads = 8;           // blocking store calls in flight (group commit width)
+  int heartbeat_ms = 1000;
+  int report_ms = 2000;
+  size_t max_log_entries = 1000;   // PG log length kept for dedup and inspection
+  // Refuse writes (ENOSPC) when the data filesystem has less than this free.
+  uint64_t full_reserve_bytes = 64ull << 20;
+};
+
+enum class PgState { kPeering, kActive, kReplica, kStray };
+
+struct Pg {
+  explicit Pg(boost::asio::any_io_executor ex) : state_changed(ex) {}
+  PgId id;
+  CollectionId cid;
+  std::vector<OsdId> up;        // current up set, primary first
+  Epoch interval_start = 0;     // map epoch at which `up` last changed
+  PgState state = PgState::kStray;
+  bool recovering = false;
+  uint64_t peering_gen = 0;     // bumped per interval: stale peering aborts
+  uint64_t last_update = 0;     // newest PG log version applied here
+  std::deque<LogEntry> log;     // recent entries (persisted under meta "log/")
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> dedup;  // (client, tid) -> version
+  uint64_t objects = 0;
+  int64_t bytes = 0;
+  // Cancelled on every state change: waiters re-check.
+  boost::asio::steady_timer state_changed;
+  // Ops on one object run one at a time, in arrival order.
+  std::map<std::string, std::deque<std::shared_ptr<boost::asio::steady_timer>>> object_queues;
+
+  void notify() { state_changed.cancel(); }
+};
+
+class OsdService {
+ public:
+  OsdService(boost::asio::io_context& io, OsdOptions opts, Metrics* metrics);
+  ~OsdService();
+
+  Status start();
+  // Tells the monitors we are going down (fast failover), then stops.
+  net::awaitable<void> shutdown();
+  void stop();
+
+  // Thread-safe (for /healthz): booted and marked up in the map.
+  bool healthy() const { return healthy_.load(); }
+
+ private:
+  using PgPtr = std::shared_ptr<Pg>;
+
+  // osd_service.cc
+  net::awaitable<void> handle(net::ConnectionPtr conn, net::Frame frame);
+  net::awaitable<void> boot_loop();
+  net::awaitable<void> heartbeat_loop();
+  net::awaitable<void> report_loop();
+  void on_map(const ClusterMap& map);
+  Status load_pgs();
+  PgPtr get_pg(PgId id, bool create);
+  void set_state(Pg& pg, PgState s);
+  std::string pg_state_name(const Pg& pg, const PoolInfo& pool) const;
+  StatusReply stale(const std::string& why) const;
+
+  // osd_ops.cc
+  net::awaitable<OsdOpReply> do_op(OsdOpRequest req);
+  net::awaitable<OsdOpReply> do_write(PgPtr pg, const PoolInfo& pool, OsdOpRequest req);
+  net::awaitable<OsdOpReply> do_read(PgPtr pg, OsdOpRequest req);
+  net::awaitable<StatusReply> do_repop(RepOpRequest req);
+  net::awaitable<Status> send_repop(PgPtr pg, OsdId to, std::string payload, uint64_t gen);
+  // Appends the log bookkeeping for entry to txn and to pg's in-memory log.
+  void record_entry(Pg& pg, const LogEntry& entry, Transaction& txn);
+  net::awaitable<void> lock_object(PgPtr pg, std::string name);
+  void unlock_object(Pg& pg, const std::string& name);
+  net::awaitable<PgListReply> do_list(PgListRequest req);
+
+  // osd_peering.cc
+  net::awaitable<void> peer(PgPtr pg, uint64_t gen);
+  net::awaitable<Status> pull_all(PgPtr pg, OsdId from, uint64_t auth_version, uint64_t gen);
+  net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen);
+  net::awaitable<Result<std::map<std::string, uint64_t>>> list_remote(PgPtr pg, OsdId osd);
+  net::awaitable<Result<std::map<std::string, uint64_t>>> list_local(PgPtr pg);
+  Result<ObjectData> read_object(CollectionId cid, const std::string& name);
+  void write_object(Transaction& txn, CollectionId cid, const ObjectData& obj);
+  net::awaitable<PgObjectReply> do_pull(PgObjectRef ref);
+  net::awaitable<StatusReply> do_push(PgPushRequest req);
+  net::awaitable<PgInfoReply> do_pg_info(PgRef ref);
+
+  boost::asio::io_context& io_;
+  OsdOptions opts_;
+  Metrics* metrics_;
+  std::unique_ptr<ObjectStore> store_;
+  boost::asio::thread_pool store_pool_;
+  std::unique_ptr<client::MonClient> mon_;
+  std::unique_ptr<net::Server> server_;
+  std::unique_ptr<net::ConnectionPool> peers_;
+  std::string bound_addr_;
+  uint64_t boot_nonce_ = 0;
+  bool stopped_ = false;
+  bool booting_ = false;
+
+  ClusterMap map_;
+  PlacementTopology topo_;
+  std::map<PgId, PgPtr> pgs_;
+  uint64_t fs_avail_bytes_ = UINT64_MAX;
+
+  std::atomic<bool> healthy_{false};
+  Counter* ops_counter_ = nullptr;
+  Counter* write_bytes_ = nullptr;
+  Counter* read_bytes_ = nullptr;
+  Counter* repops_counter_ = nullptr;
+  Counter* recovered_objects_ = nullptr;
+  Histogram* op_latency_ = nullptr;
+};
+
+}  // namespace cairn::osd
