@@ -178,8 +178,9 @@ TEST_F(HttpServerTest, PipelinedRequests) {
 }
 
 TEST_F(HttpServerTest, GarbageClosesConnectionButNotServer) {
+  static constexpr char kBinary[] = "\x00\xff\x16\x03\x01 not http at all\r\n\r\n";
   const std::vector<std::string> garbage = {
-      std::string("\x00\xff\x16\x03\x01 not http at all\r\n\r\n", 28),
+      std::string(kBinary, sizeof(kBinary) - 1),
       "GET\r\n\r\n",
       "GET / HTTP/9.9\r\n\r\n",
       "GET /metrics HTTP/1.1\r\nContent-Length: -1\r\n\r\n",

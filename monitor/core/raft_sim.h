@@ -219,7 +219,7 @@ struct SimConfig {
   int spares = 0;         // extra ids nodes+1..nodes+spares, join via conf changes
   bool conf_changes = false;
   bool compaction = false;
-  int chaos_steps = 400;  // ticks with faults
+  int chaos_steps = 600;  // ticks with faults
   int settle_steps = 600; // max ticks to recover after healing
   double loss = 0.05;
   double dup = 0.03;
@@ -264,9 +264,16 @@ class Sim {
     settle();
   }
 
-  uint64_t messages() const { return messages_; }
-  uint64_t max_commit() const { return committed_.empty() ? 0 : committed_.rbegin()->first; }
-  int elections() const { return static_cast<int>(leaders_.size()); }
+  struct Stats {
+    uint64_t messages = 0, restarts = 0, snapshots_installed = 0, conf_changes = 0,
+             elections = 0, max_commit = 0;
+  };
+  Stats stats() const {
+    Stats st = stats_;
+    st.elections = leaders_.size();
+    st.max_commit = committed_.empty() ? 0 : committed_.rbegin()->first;
+    return st;
+  }
 
  private:
   struct SimNode {
@@ -315,7 +322,10 @@ class Sim {
     std::vector<SimNode*> up, down;
     for (auto& [id, n] : nodes_) (n.up ? up : down).push_back(&n);
     if (!up.empty() && chance(cfg_.crash)) crash(*up[pick(up.size())]);
-    if (!down.empty() && chance(cfg_.restart)) start(*down[pick(down.size())]);
+    if (!down.empty() && chance(cfg_.restart)) {
+      start(*down[pick(down.size())]);
+      ++stats_.restarts;
+    }
     if (chance(cfg_.partition)) {
       for (auto& [id, n] : nodes_) n.group = static_cast<int>(pick(2));
     } else if (chance(cfg_.heal)) {
@@ -390,7 +400,7 @@ class Sim {
       } else {
         dst.node->step(m);
       }
-      ++messages_;
+      ++stats_.messages;
       process(dst);
     }
     for (auto& [id, n] : nodes_) {
@@ -406,7 +416,10 @@ class Sim {
       Ready rd = n.node->ready();
       n.disk.save(rd);
       check_log_matching(n, rd);
-      if (rd.snapshot) load_snapshot(n, *rd.snapshot);
+      if (rd.snapshot) {
+        load_snapshot(n, *rd.snapshot);
+        ++stats_.snapshots_installed;
+      }
       for (Message& m : rd.messages) {
         if (m.from != n.id) fail("message with wrong from");
         if (!reliable_ && chance(cfg_.loss)) continue;
@@ -461,6 +474,7 @@ class Sim {
     n.app.hash = mix_hash(n.app.hash, e);
     // State machine safety: one entry per index, one state per index.
     auto [it, fresh] = committed_.emplace(e.index, e);
+    if (fresh && e.type == EntryType::kConfChange && e.term > 1) ++stats_.conf_changes;
     if (!fresh && !(it->second == e)) {
       fail("state machine safety: node " + std::to_string(n.id) + " applied a different entry at " +
            std::to_string(e.index));
@@ -561,7 +575,7 @@ class Sim {
   bool reliable_ = false;
   uint64_t now_ = 0;
   uint64_t proposals_ = 0;
-  uint64_t messages_ = 0;
+  Stats stats_;
   std::map<Term, NodeId> leaders_;
   std::map<Index, Entry> committed_;
   std::unordered_map<Index, uint64_t> state_at_;

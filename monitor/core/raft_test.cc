@@ -735,7 +735,7 @@ void run_suite(const SimSuite& suite) {
   uint64_t only = env_u64("RAFT_SEED", 0);
   int seeds = static_cast<int>(env_u64("RAFT_SIM_SEEDS", static_cast<uint64_t>(suite.seeds)));
   auto start = std::chrono::steady_clock::now();
-  uint64_t msgs = 0, commits = 0;
+  Sim::Stats total;
   int failures = 0;
   for (int i = 0; i < seeds; ++i) {
     uint64_t seed = only ? only : static_cast<uint64_t>(i + 1);
@@ -744,18 +744,29 @@ void run_suite(const SimSuite& suite) {
       sim.run();
     } catch (const Sim::Failure& f) {
       ADD_FAILURE() << suite.name << " failed; replay with RAFT_SEED=" << seed
-                    << " --gtest_filter='*" << suite.name << "*': " << f.what();
+                    << " --gtest_filter='*." << suite.name << "': " << f.what();
       if (++failures >= 3) break;
     }
-    msgs += sim.messages();
-    commits += sim.max_commit();
+    Sim::Stats st = sim.stats();
+    total.messages += st.messages;
+    total.restarts += st.restarts;
+    total.snapshots_installed += st.snapshots_installed;
+    total.conf_changes += st.conf_changes;
+    total.elections += st.elections;
+    total.max_commit += st.max_commit;
     if (only) break;
   }
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("[sim] %s: %d seeds, %llu messages, %llu committed, %.2fs\n", suite.name,
-              only ? 1 : seeds, static_cast<unsigned long long>(msgs),
-              static_cast<unsigned long long>(commits), secs);
+  std::printf(
+      "[sim] %s: %d seeds %.2fs: %llu msgs, %llu elections, %llu restarts, %llu snapshots "
+      "installed, %llu conf changes, %llu entries committed\n",
+      suite.name, only ? 1 : seeds, secs, static_cast<unsigned long long>(total.messages),
+      static_cast<unsigned long long>(total.elections),
+      static_cast<unsigned long long>(total.restarts),
+      static_cast<unsigned long long>(total.snapshots_installed),
+      static_cast<unsigned long long>(total.conf_changes),
+      static_cast<unsigned long long>(total.max_commit));
 }
 
 SimConfig base_sim(int nodes) {
@@ -764,14 +775,14 @@ SimConfig base_sim(int nodes) {
   return c;
 }
 
-TEST(RaftSim, ThreeNodes) { run_suite({"ThreeNodes", base_sim(3), 600}); }
+TEST(RaftSim, ThreeNodes) { run_suite({"ThreeNodes", base_sim(3), 1000}); }
 
-TEST(RaftSim, FiveNodes) { run_suite({"FiveNodes", base_sim(5), 300}); }
+TEST(RaftSim, FiveNodes) { run_suite({"FiveNodes", base_sim(5), 500}); }
 
 TEST(RaftSim, ThreeNodesCompaction) {
   SimConfig c = base_sim(3);
   c.compaction = true;
-  run_suite({"ThreeNodesCompaction", c, 400});
+  run_suite({"ThreeNodesCompaction", c, 600});
 }
 
 TEST(RaftSim, FiveNodesConfChanges) {
@@ -779,7 +790,7 @@ TEST(RaftSim, FiveNodesConfChanges) {
   c.spares = 2;
   c.conf_changes = true;
   c.compaction = true;
-  run_suite({"FiveNodesConfChanges", c, 300});
+  run_suite({"FiveNodesConfChanges", c, 500});
 }
 
 // Leaders come and go quickly, leaving uncommitted tails of old terms around:
@@ -793,7 +804,7 @@ TEST(RaftSim, FiveNodesChurn) {
   c.propose = 0.9;
   c.loss = 0.1;
   c.max_delay = 4;
-  run_suite({"FiveNodesChurn", c, 300});
+  run_suite({"FiveNodesChurn", c, 500});
 }
 
 TEST(RaftSim, ThreeNodesConfChangesHarsh) {
@@ -807,7 +818,7 @@ TEST(RaftSim, ThreeNodesConfChangesHarsh) {
   c.crash = 0.01;
   c.partition = 0.03;
   c.conf = 0.05;
-  run_suite({"ThreeNodesConfChangesHarsh", c, 300});
+  run_suite({"ThreeNodesConfChangesHarsh", c, 800});
 }
 
 }  // namespace
