@@ -28,7 +28,8 @@ Exit codes:
   7  data did not verify / corruption
   8  no space, or object too large
 Errors are printed as one line on stderr: `cairnctl: <what failed>: <why>`.
-See docs/cli.md for every command and its output.)";
+See docs/cli.md for every command and its output.
+)";
 
 }  // namespace
 
@@ -70,7 +71,6 @@ int run(int argc, char** argv) {
 
   CLI::App app{"cairnctl: operate a Cairn cluster (status, pools, OSDs, objects, benchmarks)",
                "cairnctl"};
-  app.footer(kEpilogue);
   app.require_subcommand(1);
   Context ctx;
   bool debug = false;
@@ -89,6 +89,7 @@ int run(int argc, char** argv) {
   add_cluster_commands(app, ctx, &action);
   add_obj_commands(app, ctx, &action);
   add_bench_commands(app, ctx, &action);
+  app.footer(kEpilogue);  // after the subcommands, which would inherit it
 
   try {
     app.parse(argc, argv);

@@ -85,6 +85,15 @@ Status reply_status(const Result<OsdOpReply>& r) {
   return Status::Ok();
 }
 
+// One op of `code` (built outside co_await: g++ 12 miscompiles braced lists
+// in coroutine call arguments).
+std::vector<ObjectOp> single_op(OpCode code, std::string data = {}) {
+  std::vector<ObjectOp> ops(1);
+  ops[0].code = code;
+  ops[0].data = std::move(data);
+  return ops;
+}
+
 void fail(BenchState& s, Status st) {
   if (s.error.ok()) s.error = std::move(st);
   s.stop = true;
@@ -100,13 +109,9 @@ asio::awaitable<void> bench_worker(std::shared_ptr<BenchState> s) {
       idx = s->next++;
     }
     std::string name = bench_object_name(s->prefix, idx);
-    std::vector<ObjectOp> ops(1);
-    if (s->op == BenchOp::kWrite) {
-      ops[0].code = OpCode::kWriteFull;
-      ops[0].data = make_pattern(name, s->size);
-    } else {
-      ops[0].code = OpCode::kRead;
-    }
+    std::vector<ObjectOp> ops = s->op == BenchOp::kWrite
+                                    ? single_op(OpCode::kWriteFull, make_pattern(name, s->size))
+                                    : single_op(OpCode::kRead);
     ++s->started;
     ++s->in_flight;
     auto t0 = Clock::now();
@@ -143,7 +148,7 @@ asio::awaitable<void> bench_worker(std::shared_ptr<BenchState> s) {
 asio::awaitable<void> cleanup_worker(std::shared_ptr<BenchState> s, uint64_t count) {
   while (s->next < count) {
     std::string name = bench_object_name(s->prefix, s->next++);
-    auto r = co_await s->client->async_execute(s->pool, name, {ObjectOp{.code = OpCode::kRemove}});
+    auto r = co_await s->client->async_execute(s->pool, name, single_op(OpCode::kRemove));
     Status st = reply_status(r);
     if (!st.ok() && !st.is(Code::kNotFound) && s->error.ok()) {
       s->error = annotate("cleanup " + name, st);
@@ -230,15 +235,14 @@ asio::awaitable<BenchOutcome> run_bench(std::shared_ptr<BenchState> s, bool clea
       s->error = Status::Ok();
       co_await run_workers(s, std::max<uint32_t>(1, s->threads),
                            [s, written] { return cleanup_worker(s, written); });
-      auto r = co_await s->client->async_execute(s->pool, meta_name,
-                                                 {ObjectOp{.code = OpCode::kRemove}});
+      auto r = co_await s->client->async_execute(s->pool, meta_name, single_op(OpCode::kRemove));
       Status st = reply_status(r);
       if (!st.ok() && !st.is(Code::kNotFound) && s->error.ok()) s->error = st;
       if (out.status.ok()) out.status = s->error;
     } else if (out.status.ok()) {
-      ObjectOp op{.code = OpCode::kWriteFull,
-                  .data = encode_bench_meta(BenchMeta{written, s->size})};
-      auto r = co_await s->client->async_execute(s->pool, meta_name, {op});
+      auto r = co_await s->client->async_execute(
+          s->pool, meta_name,
+          single_op(OpCode::kWriteFull, encode_bench_meta(BenchMeta{written, s->size})));
       out.status = annotate("write " + meta_name, reply_status(r));
     }
   }

@@ -13,21 +13,24 @@
 
 namespace cairn::net {
 
+// Not itself a coroutine: fn travels as an initiation argument, which Asio
+// stores and moves correctly (GCC 12 mishandles lambda-typed coroutine
+// parameters that are moved from inside the frame).
 template <typename F>
 auto run_blocking(boost::asio::thread_pool& pool, F fn)
     -> boost::asio::awaitable<std::invoke_result_t<F>> {
   using R = std::invoke_result_t<F>;
-  co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(R)>(
-      [&pool, fn = std::move(fn)](auto handler) mutable {
-        boost::asio::post(pool, [fn = std::move(fn), handler = std::move(handler)]() mutable {
-          R result = fn();
+  return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(R)>(
+      [&pool](auto handler, F f) {
+        boost::asio::post(pool, [f = std::move(f), handler = std::move(handler)]() mutable {
+          R result = f();
           auto ex = boost::asio::get_associated_executor(handler);
           boost::asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
             std::move(handler)(std::move(result));
           });
         });
       },
-      boost::asio::use_awaitable);
+      boost::asio::use_awaitable, std::move(fn));
 }
 
 }  // namespace cairn::net

@@ -99,6 +99,17 @@ std::vector<Entry> Node::entries(Index lo, Index hi) const {
   return out;
 }
 
+std::vector<Node::PeerProgress> Node::progress() const {
+  std::vector<PeerProgress> out;
+  for (const auto& [peer, pr] : progress_) {
+    std::string_view state = pr.state == ProgressState::kProbe       ? "probe"
+                             : pr.state == ProgressState::kReplicate ? "replicate"
+                                                                     : "snapshot";
+    out.push_back({peer, pr.match, pr.next, state, pr.inflight.size(), pr.recent_active});
+  }
+  return out;
+}
+
 Term Node::last_term() const { return *term_at(last_index()); }
 
 bool Node::is_voter(NodeId n) const {
@@ -307,7 +318,8 @@ void Node::tally_vote(NodeId from, bool granted) {
 
 void Node::tick() {
   if (role_ != Role::kLeader) {
-    ++election_elapsed_;
+    // Saturate: a non-voter may tick forever without campaigning.
+    election_elapsed_ = std::min(election_elapsed_ + 1, 1 << 30);
     if (election_elapsed_ >= randomized_timeout_ && is_voter(id_)) {
       start_campaign(opts_.pre_vote ? CampaignKind::kPreVote : CampaignKind::kVote);
     }
@@ -389,18 +401,24 @@ void Node::step(const Message& m) {
     return;
   }
   switch (role_) {
-    case Role::kLeader: step_leader(m); break;
+    case Role::kLeader:
+      step_leader(m);
+      break;
     case Role::kPreCandidate:
-    case Role::kCandidate: step_candidate(m); break;
-    case Role::kFollower: step_follower(m); break;
+    case Role::kCandidate:
+      step_candidate(m);
+      break;
+    case Role::kFollower:
+      step_follower(m);
+      break;
   }
 }
 
 void Node::handle_vote_request(const Message& m) {
   bool pre = m.type == MsgType::kPreVote;
   MsgType resp = pre ? MsgType::kPreVoteResp : MsgType::kVoteResp;
-  bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
-                  (pre && m.term > term_);
+  bool can_vote =
+      vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (pre && m.term > term_);
   if (can_vote && up_to_date(m.log_index, m.log_term)) {
     // A pre-vote grant carries the candidate's future term so it can count it.
     send(make_msg(resp, m.from, m.term));
@@ -433,7 +451,7 @@ void Node::step_follower(const Message& m) {
       handle_snapshot(m);
       break;
     case MsgType::kTimeoutNow:
-      start_campaign(CampaignKind::kTransfer);
+      if (m.from == leader_) start_campaign(CampaignKind::kTransfer);
       break;
     default:
       break;  // stale responses
@@ -579,9 +597,12 @@ void Node::send(Message m) {
 
 bool Node::paused(const Progress& pr) const {
   switch (pr.state) {
-    case ProgressState::kProbe: return pr.probe_sent;
-    case ProgressState::kReplicate: return pr.inflight.size() >= opts_.max_inflight_msgs;
-    case ProgressState::kSnapshot: return true;
+    case ProgressState::kProbe:
+      return pr.probe_sent;
+    case ProgressState::kReplicate:
+      return pr.inflight.size() >= opts_.max_inflight_msgs;
+    case ProgressState::kSnapshot:
+      return true;
   }
   return true;
 }

@@ -95,8 +95,8 @@ struct HardState {
 };
 
 struct Snapshot {
-  Index index = 0;  // last entry covered by the snapshot
-  Term term = 0;    // term of that entry
+  Index index = 0;             // last entry covered by the snapshot
+  Term term = 0;               // term of that entry
   std::vector<NodeId> voters;  // configuration as of `index`
   std::string data;            // the app's serialized state
 
@@ -214,6 +214,8 @@ class Node {
   // it adds an existing voter, removes a non-voter or the last voter.
   Result<Index> propose_conf_change(const ConfChange& cc);
 
+  // Whether ready() has anything to hand out. False between ready() and
+  // advance(); anything produced meanwhile shows up after advance().
   bool has_ready() const;
   // REQUIRES: the previous ready() was followed by advance().
   Ready ready();
@@ -247,6 +249,16 @@ class Node {
   bool is_voter(NodeId n) const;
   // The latest snapshot (from compact() or installed from the leader).
   const std::optional<Snapshot>& snapshot() const { return snapshot_; }
+  // Leader only: replication state of each follower (for status and metrics).
+  struct PeerProgress {
+    NodeId id = kNoNode;
+    Index match = 0;         // highest index known replicated there
+    Index next = 0;          // next index to send
+    std::string_view state;  // "probe", "replicate" or "snapshot"
+    size_t inflight = 0;
+    bool recent_active = false;
+  };
+  std::vector<PeerProgress> progress() const;
   // Term of entry `i`, if still in the log (or the snapshot's last entry).
   std::optional<Term> term_at(Index i) const;
   // Entries [lo, hi] still in the log (clamped), e.g. for inspection in tests.
@@ -259,11 +271,11 @@ class Node {
     Index match = 0;
     Index next = 1;
     ProgressState state = ProgressState::kProbe;
-    bool probe_sent = false;       // kProbe: one append in flight until answered
-    bool recent_active = false;    // heard from it since the last check-quorum
-    Index pending_snapshot = 0;    // kSnapshot: index of the snapshot sent
-    int snapshot_ticks = 0;        // kSnapshot: retry after an election timeout
-    std::deque<Index> inflight;    // kReplicate: last index of each unacked append
+    bool probe_sent = false;     // kProbe: one append in flight until answered
+    bool recent_active = false;  // heard from it since the last check-quorum
+    Index pending_snapshot = 0;  // kSnapshot: index of the snapshot sent
+    int snapshot_ticks = 0;      // kSnapshot: retry after an election timeout
+    std::deque<Index> inflight;  // kReplicate: last index of each unacked append
   };
   enum class CampaignKind { kPreVote, kVote, kTransfer };
 

@@ -15,26 +15,40 @@ constexpr uint8_t kMaxConfChangeType = static_cast<uint8_t>(ConfChangeType::kRem
 
 std::string_view msg_type_name(MsgType t) {
   switch (t) {
-    case MsgType::kVote: return "Vote";
-    case MsgType::kVoteResp: return "VoteResp";
-    case MsgType::kPreVote: return "PreVote";
-    case MsgType::kPreVoteResp: return "PreVoteResp";
-    case MsgType::kAppend: return "Append";
-    case MsgType::kAppendResp: return "AppendResp";
-    case MsgType::kSnapshot: return "Snapshot";
-    case MsgType::kHeartbeat: return "Heartbeat";
-    case MsgType::kHeartbeatResp: return "HeartbeatResp";
-    case MsgType::kTimeoutNow: return "TimeoutNow";
+    case MsgType::kVote:
+      return "Vote";
+    case MsgType::kVoteResp:
+      return "VoteResp";
+    case MsgType::kPreVote:
+      return "PreVote";
+    case MsgType::kPreVoteResp:
+      return "PreVoteResp";
+    case MsgType::kAppend:
+      return "Append";
+    case MsgType::kAppendResp:
+      return "AppendResp";
+    case MsgType::kSnapshot:
+      return "Snapshot";
+    case MsgType::kHeartbeat:
+      return "Heartbeat";
+    case MsgType::kHeartbeatResp:
+      return "HeartbeatResp";
+    case MsgType::kTimeoutNow:
+      return "TimeoutNow";
   }
   return "?";
 }
 
 std::string_view role_name(Role r) {
   switch (r) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "?";
 }

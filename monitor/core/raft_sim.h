@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,7 +50,8 @@ struct MemDisk {
     if (!rd.entries.empty()) {
       Index first = rd.entries.front().index;
       while (!entries.empty() && entries.back().index >= first) entries.pop_back();
-      Index expect = entries.empty() ? (snapshot ? snapshot->index : 0) + 1 : entries.back().index + 1;
+      Index expect =
+          entries.empty() ? (snapshot ? snapshot->index : 0) + 1 : entries.back().index + 1;
       if (first != expect) throw std::runtime_error("ready entries leave a gap in storage");
       entries.insert(entries.end(), rd.entries.begin(), rd.entries.end());
     }
@@ -215,12 +218,12 @@ class Cluster {
 // Randomized simulation.
 
 struct SimConfig {
-  int nodes = 3;          // founding voters 1..nodes
-  int spares = 0;         // extra ids nodes+1..nodes+spares, join via conf changes
+  int nodes = 3;   // founding voters 1..nodes
+  int spares = 0;  // extra ids nodes+1..nodes+spares, join via conf changes
   bool conf_changes = false;
   bool compaction = false;
-  int chaos_steps = 600;  // ticks with faults
-  int settle_steps = 600; // max ticks to recover after healing
+  int chaos_steps = 600;    // ticks with faults
+  int settle_steps = 2000;  // max ticks to recover after healing (slow flow control needs it)
   double loss = 0.05;
   double dup = 0.03;
   int max_delay = 3;      // ticks; messages take 1..max_delay
@@ -230,7 +233,7 @@ struct SimConfig {
   double heal = 0.05;
   double propose = 0.3;
   double conf = 0.02;
-  bool codec = true;      // round-trip every message through encode/decode
+  bool codec = true;  // round-trip every message through encode/decode
 };
 
 class Sim {
@@ -265,8 +268,8 @@ class Sim {
   }
 
   struct Stats {
-    uint64_t messages = 0, restarts = 0, snapshots_installed = 0, conf_changes = 0,
-             elections = 0, max_commit = 0;
+    uint64_t messages = 0, restarts = 0, snapshots_installed = 0, conf_changes = 0, elections = 0,
+             max_commit = 0;
   };
   Stats stats() const {
     Stats st = stats_;
@@ -285,6 +288,8 @@ class Sim {
     int group = 0;
     Index applied_before_crash = 0;
     bool check_restart = false;
+    std::optional<Ready> outstanding;  // taken by ready(), not yet persisted
+    std::optional<Term> outstanding_prev_term;
     std::vector<NodeId> initial_voters;
   };
   struct InFlight {
@@ -315,6 +320,7 @@ class Sim {
   void crash(SimNode& n) {
     n.up = false;
     n.node.reset();
+    n.outstanding.reset();  // crashed before its fsync completed: lost
     n.applied_before_crash = n.app.applied;
   }
 
@@ -401,7 +407,20 @@ class Sim {
         dst.node->step(m);
       }
       ++stats_.messages;
-      process(dst);
+      if (trace_from_ && now_ >= trace_from_) {
+        std::fprintf(
+            stderr,
+            "t=%llu %d->%d %s term=%llu idx=%llu lterm=%llu n=%zu commit=%llu%s hint=%llu\n",
+            (unsigned long long)now_, m.from, m.to, std::string(msg_type_name(m.type)).c_str(),
+            (unsigned long long)m.term, (unsigned long long)m.log_index,
+            (unsigned long long)m.log_term, m.entries.size(), (unsigned long long)m.commit,
+            m.reject ? " REJECT" : "", (unsigned long long)m.reject_hint);
+      }
+      if (!dst.outstanding && dst.node->has_ready() && chance(0.25)) {
+        begin_ready(dst);  // the next message or tick arrives mid-persist
+      } else {
+        process(dst);
+      }
     }
     for (auto& [id, n] : nodes_) {
       if (!n.up) continue;
@@ -411,11 +430,31 @@ class Sim {
     check();
   }
 
+  // Processes readies until none is left (finishing an outstanding one first).
   void process(SimNode& n) {
+    finish_ready(n);
     while (n.node->has_ready()) {
-      Ready rd = n.node->ready();
+      begin_ready(n);
+      finish_ready(n);
+    }
+  }
+
+  // Takes a ready; until finish_ready() it is "being persisted" and the node
+  // may receive messages and ticks meanwhile, as in a real shell.
+  void begin_ready(SimNode& n) {
+    Ready rd = n.node->ready();
+    n.outstanding_prev_term.reset();
+    if (!rd.entries.empty()) n.outstanding_prev_term = n.node->term_at(rd.entries[0].index - 1);
+    n.outstanding = std::move(rd);
+  }
+
+  void finish_ready(SimNode& n) {
+    if (!n.outstanding) return;
+    Ready rd = std::move(*n.outstanding);
+    n.outstanding.reset();
+    {
       n.disk.save(rd);
-      check_log_matching(n, rd);
+      check_log_matching(n, rd, n.outstanding_prev_term);
       if (rd.snapshot) {
         load_snapshot(n, *rd.snapshot);
         ++stats_.snapshots_installed;
@@ -486,14 +525,15 @@ class Sim {
   }
 
   // Log matching: an (index, term) pair identifies one entry and its predecessor's term.
-  void check_log_matching(SimNode& n, const Ready& rd) {
+  // `prev0`: term of the entry before rd.entries[0] when the ready was taken.
+  void check_log_matching(SimNode& n, const Ready& rd, std::optional<Term> prev0) {
     for (size_t i = 0; i < rd.entries.size(); ++i) {
       const Entry& e = rd.entries[i];
       Term prev = 0;
       if (i > 0) {
         prev = rd.entries[i - 1].term;
-      } else if (auto t = n.node->term_at(e.index - 1)) {
-        prev = *t;
+      } else if (prev0) {
+        prev = *prev0;
       } else {
         continue;
       }
@@ -512,8 +552,8 @@ class Sim {
       Term t = n.node->term();
       auto [it, fresh] = leaders_.emplace(t, id);
       if (!fresh && it->second != id) {
-        fail("election safety: nodes " + std::to_string(it->second) + " and " +
-             std::to_string(id) + " both lead term " + std::to_string(t));
+        fail("election safety: nodes " + std::to_string(it->second) + " and " + std::to_string(id) +
+             " both lead term " + std::to_string(t));
       }
       if (fresh) check_leader_completeness(n);
     }
@@ -563,10 +603,36 @@ class Sim {
       }
       if (all && committed_.count(target) && committed_.at(target).data == tag) return;
     }
-    fail("liveness: no progress " + std::to_string(cfg_.settle_steps) + " ticks after healing");
+    fail("liveness: no progress " + std::to_string(cfg_.settle_steps) +
+         " ticks after healing; nodes: " + describe());
+  }
+
+  std::string describe() const {
+    std::string out;
+    for (auto& [id, n] : nodes_) {
+      if (!n.up) {
+        out += "\n  " + std::to_string(id) + ": down";
+        continue;
+      }
+      const Node& x = *n.node;
+      out += "\n  " + std::to_string(id) + ": " + std::string(role_name(x.role())) +
+             " term=" + std::to_string(x.term()) + " leader=" + std::to_string(x.leader()) +
+             " commit=" + std::to_string(x.commit_index()) +
+             " last=" + std::to_string(x.last_index()) + "/" +
+             std::to_string(x.term_at(x.last_index()).value_or(0)) + " voters=";
+      for (NodeId v : x.voters()) out += std::to_string(v) + ",";
+      for (const auto& p : x.progress()) {
+        out += "\n     peer " + std::to_string(p.id) + " match=" + std::to_string(p.match) +
+               " next=" + std::to_string(p.next) + " " + std::string(p.state) +
+               " inflight=" + std::to_string(p.inflight);
+      }
+    }
+    return out;
   }
 
   SimConfig cfg_;
+  uint64_t trace_from_ =
+      std::getenv("RAFT_TRACE") ? std::strtoull(std::getenv("RAFT_TRACE"), nullptr, 10) : 0;
   uint64_t seed_;
   std::mt19937_64 rng_;
   std::vector<NodeId> founders_;

@@ -756,8 +756,7 @@ void run_suite(const SimSuite& suite) {
     total.max_commit += st.max_commit;
     if (only) break;
   }
-  double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "[sim] %s: %d seeds %.2fs: %llu msgs, %llu elections, %llu restarts, %llu snapshots "
       "installed, %llu conf changes, %llu entries committed\n",

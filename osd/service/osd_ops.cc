@@ -163,7 +163,7 @@ awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
 
 awaitable<OsdOpReply> OsdService::do_read(PgPtr pg, OsdOpRequest req) {
   CollectionId cid = pg->cid;
-  OsdOpReply reply = co_await net::run_blocking(store_pool_, [this, cid, req = std::move(req)] {
+  OsdOpReply reply = co_await net::run_blocking(store_pool_, [&] {
     OsdOpReply r;
     for (const auto& op : req.ops) {
       OpResult res;
@@ -260,7 +260,7 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   bool want_xattrs = needs_xattrs(req.ops);
   CollectionId cid = pg->cid;
   std::string name = req.object;
-  auto state = co_await net::run_blocking(store_pool_, [this, cid, name, want_xattrs]() -> Result<ObjectState> {
+  auto state = co_await net::run_blocking(store_pool_, [&]() -> Result<ObjectState> {
     ObjectState s;
     auto st = store_->stat(cid, name);
     if (st.ok()) {
@@ -331,7 +331,7 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
       io_,
       [](OsdService* self, Transaction t, std::shared_ptr<Status> out,
          std::shared_ptr<Latch> l) -> awaitable<void> {
-        *out = co_await net::run_blocking(self->store_pool_, [self, t = std::move(t)]() mutable {
+        *out = co_await net::run_blocking(self->store_pool_, [&]() {
           return self->store_->submit(std::move(t));
         });
         l->done();
@@ -415,8 +415,8 @@ awaitable<StatusReply> OsdService::do_repop(RepOpRequest req) {
   if (!req.entry.is_delete) txn.set_version(pg->cid, req.entry.object, req.entry.version, req.mtime_ns);
   record_entry(*pg, req.entry, txn);
   for (const auto& m : req.mutations) write_bytes_->inc(m.data.size());
-  Status st = co_await net::run_blocking(store_pool_, [this, t = std::move(txn)]() mutable {
-    return store_->submit(std::move(t));
+  Status st = co_await net::run_blocking(store_pool_, [&]() {
+    return store_->submit(std::move(txn));
   });
   unlock_object(*pg, req.entry.object);
   repops_counter_->inc();
@@ -436,8 +436,8 @@ awaitable<PgListReply> OsdService::do_list(PgListRequest req) {
   CollectionId cid = pg->cid;
   size_t max = std::clamp<size_t>(req.max, 1, 10000);
   bool more = false;
-  auto list = co_await net::run_blocking(store_pool_, [this, cid, after = req.after, max, &more] {
-    return store_->list_objects(cid, after, max, &more);
+  auto list = co_await net::run_blocking(store_pool_, [&] {
+    return store_->list_objects(cid, req.after, max, &more);
   });
   if (!list.ok()) {
     reply.head.status = list.status();

@@ -142,7 +142,7 @@ awaitable<Result<std::map<std::string, uint64_t>>> OsdService::list_remote(PgPtr
 
 awaitable<Result<std::map<std::string, uint64_t>>> OsdService::list_local(PgPtr pg) {
   CollectionId cid = pg->cid;
-  co_return co_await net::run_blocking(store_pool_, [this, cid]() -> Result<std::map<std::string, uint64_t>> {
+  co_return co_await net::run_blocking(store_pool_, [&]() -> Result<std::map<std::string, uint64_t>> {
     std::map<std::string, uint64_t> out;
     std::string after;
     while (true) {
@@ -221,8 +221,8 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
     if (!reply->head.status.ok()) co_return reply->head.status;
     Transaction txn;
     write_object(txn, pg->cid, reply->object);
-    Status st = co_await net::run_blocking(store_pool_, [this, t = std::move(txn)]() mutable {
-      return store_->submit(std::move(t));
+    Status st = co_await net::run_blocking(store_pool_, [&]() {
+      return store_->submit(std::move(txn));
     });
     if (!st.ok()) co_return st;
     recovered_objects_->inc();
@@ -232,8 +232,8 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   pg->last_update = auth_version;
   pg->objects = remote->size();
   txn.meta_put(pg->cid, "info", encode_info(pg->last_update, pg->objects, pg->bytes));
-  Status st = co_await net::run_blocking(store_pool_, [this, t = std::move(txn)]() mutable {
-    return store_->submit(std::move(t));
+  Status st = co_await net::run_blocking(store_pool_, [&]() {
+    return store_->submit(std::move(txn));
   });
   if (st.ok() && (!fetch.empty() || !drop.empty())) {
     spdlog::info("PG {}: pulled {} object(s) and removed {} stale one(s) from osd.{}",
@@ -265,7 +265,7 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen) {
     CollectionId cid = pg->cid;
     while (i < send.size() && push.objects.size() < kPushBatchObjects && bytes < kPushBatchBytes) {
       std::string name = send[i++];
-      auto obj = co_await net::run_blocking(store_pool_, [this, cid, name] { return read_object(cid, name); });
+      auto obj = co_await net::run_blocking(store_pool_, [&] { return read_object(cid, name); });
       if (!obj.ok()) co_return obj.status();
       bytes += obj->data.size();
       push.objects.push_back(std::move(*obj));
@@ -301,8 +301,8 @@ awaitable<PgObjectReply> OsdService::do_pull(PgObjectRef ref) {
     reply.object.name = ref.object;
     co_return reply;
   }
-  auto obj = co_await net::run_blocking(store_pool_, [this, cid, name = ref.object] {
-    return read_object(cid, name);
+  auto obj = co_await net::run_blocking(store_pool_, [&] {
+    return read_object(cid, ref.object);
   });
   if (!obj.ok()) reply.head.status = obj.status();
   else reply.object = std::move(*obj);
@@ -323,8 +323,8 @@ awaitable<StatusReply> OsdService::do_push(PgPushRequest req) {
     pg->last_update = req.last_update;
     txn.meta_put(pg->cid, "info", encode_info(pg->last_update, pg->objects, pg->bytes));
   }
-  reply.status = co_await net::run_blocking(store_pool_, [this, t = std::move(txn)]() mutable {
-    return store_->submit(std::move(t));
+  reply.status = co_await net::run_blocking(store_pool_, [&]() {
+    return store_->submit(std::move(txn));
   });
   co_return reply;
 }

@@ -302,7 +302,7 @@ void OsdService::on_map(const ClusterMap& map) {
             Transaction t;
             t.remove_collection(cid);
             auto st = co_await net::run_blocking(self->store_pool_,
-                                                 [self, t = std::move(t)]() mutable {
+                                                 [&]() {
                                                    return self->store_->submit(std::move(t));
                                                  });
             if (!st.ok()) spdlog::warn("removing PG data of a deleted pool: {}", st.to_string());

@@ -131,7 +131,11 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
     s.bytes_total += r.total_bytes;
     s.bytes_avail += r.avail_bytes;
     if (r.total_bytes > 0) {
-      double ratio = static_cast<double>(r.used_bytes) / static_cast<double>(r.total_bytes);
+      // total/avail describe the OSD's filesystem, which other OSDs or files
+      // may share: whichever of "our data" and "the disk" is fuller counts.
+      uint64_t fs_used = r.total_bytes - std::min(r.avail_bytes, r.total_bytes);
+      double ratio = static_cast<double>(std::max(r.used_bytes, fs_used)) /
+                     static_cast<double>(r.total_bytes);
       if (ratio > opts.full_ratio) {
         full.emplace_back(r.osd, ratio);
       } else if (ratio > opts.nearfull_ratio) {
@@ -169,7 +173,8 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
         degraded_objects += stat->degraded_objects;
       }
       if (up.size() < pool.min_size || state == "down" || has_token(state, "inactive") ||
-          has_token(state, "down") || has_token(state, "incomplete")) {
+          has_token(state, "down") || has_token(state, "incomplete") ||
+          has_token(state, "peered")) {
         ++inactive;
       } else if (up.size() < pool.size || has_token(state, "degraded") ||
                  has_token(state, "undersized")) {

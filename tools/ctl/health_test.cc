@@ -199,6 +199,9 @@ TEST(Health, ReportedStates) {
       {"inactive", "PG_AVAILABILITY", Severity::kErr},
       {"down", "PG_AVAILABILITY", Severity::kErr},
       {"incomplete", "PG_AVAILABILITY", Severity::kErr},
+      {"undersized+peered", "PG_AVAILABILITY", Severity::kErr},
+      {"active+recovering+undersized+degraded", "PG_DEGRADED", Severity::kWarn},
+      {"stray", "PG_NOT_CLEAN", Severity::kWarn},
   };
   for (const auto& c : cases) {
     ClusterStatus s = compute_status(m, healthy_mons(), reports_for(m, c.state));
@@ -228,6 +231,11 @@ TEST(Health, Fullness) {
   s = compute_status(m, healthy_mons(), reps);
   EXPECT_EQ(codes(s), (std::vector<std::string>{"OSD_FULL", "OSD_NEARFULL"}));
   EXPECT_EQ(s.health, Severity::kErr);
+  // A shared filesystem that is nearly full counts even if our data is small.
+  reps[1].used_bytes = 100;
+  reps[1].avail_bytes = 20;
+  s = compute_status(m, healthy_mons(), reps);
+  EXPECT_EQ(find(s, "OSD_FULL")->message, "1 osds full (osd.1 98%)");
   // Reports of OSDs that no longer exist are ignored.
   m.osds.erase(1);
   m.osds.erase(0);
