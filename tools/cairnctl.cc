@@ -46,7 +46,7 @@ Result<client::Client*> Context::client() {
   return client_.get();
 }
 
-void Context::print_json(const nlohmann::json& j) const {
+void Context::print_json(const nlohmann::ordered_json& j) const {
   std::string out = dump_json(j, format == "json-pretty" ? 2 : -1);
   out += '\n';
   std::fwrite(out.data(), 1, out.size(), stdout);

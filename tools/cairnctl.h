@@ -4,12 +4,11 @@
 // non-ok Status into one stderr line and an exit code (tools/ctl/util.h).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
-#include <string>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "client/client.h"
 #include "common/status.h"
@@ -18,7 +17,7 @@ namespace cairn::ctl {
 
 // What one invocation shares between main and the command that runs.
 struct Context {
-  std::string conf;              // -c / $CAIRN_CONF
+  std::string conf;  // -c / $CAIRN_CONF
   double connect_timeout_s = 15;
   double op_timeout_s = 60;
   std::string format = "plain";  // plain | json | json-pretty (commands that support it)
@@ -27,7 +26,7 @@ struct Context {
   Result<client::Client*> client();
   bool json() const { return format != "plain"; }
   // Prints j on stdout as --format asks (one line, or indented for json-pretty).
-  void print_json(const nlohmann::json& j) const;
+  void print_json(const nlohmann::ordered_json& j) const;
 
  private:
   std::unique_ptr<client::Client> client_;

@@ -16,6 +16,7 @@
 #include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <random>
 
 #include "tools/cairnctl.h"
@@ -125,13 +126,13 @@ asio::awaitable<void> bench_worker(std::shared_ptr<BenchState> s) {
     if (s->op != BenchOp::kWrite) {
       const std::string& data = reply->results.empty() ? std::string() : reply->results[0].data;
       if (data.size() != s->size) {
-        fail(*s, Status::Corruption(fmt::format("{}: read {} bytes, expected {}", name,
-                                                data.size(), s->size)));
+        fail(*s, Status::Corruption(
+                     fmt::format("{}: read {} bytes, expected {}", name, data.size(), s->size)));
         break;
       }
       if (auto bad = verify_pattern(name, data)) {
-        fail(*s, Status::Corruption(
-                     fmt::format("{}: data differs from what bench wrote at offset {}", name, *bad)));
+        fail(*s, Status::Corruption(fmt::format(
+                     "{}: data differs from what bench wrote at offset {}", name, *bad)));
         break;
       }
     }
@@ -182,13 +183,23 @@ asio::awaitable<void> progress_printer(std::shared_ptr<BenchState> s, bool tty) 
   }
 }
 
-// Starts n copies of worker and waits until every one has finished.
-template <typename MakeWorker>
-asio::awaitable<void> run_workers(std::shared_ptr<BenchState> s, uint32_t n, MakeWorker make) {
+enum class WorkerKind { kBench, kCleanup };
+
+// Starts n workers and waits until every one has finished. (No closure
+// parameters here: g++ 12 copies closure-typed coroutine parameters bitwise,
+// see common/net/blocking.h.)
+asio::awaitable<void> run_workers(std::shared_ptr<BenchState> s, uint32_t n, WorkerKind kind,
+                                  uint64_t cleanup_count) {
   auto ex = co_await asio::this_coro::executor;
   s->all_done = std::make_unique<asio::steady_timer>(ex, Clock::time_point::max());
   s->workers_left = n;
-  for (uint32_t i = 0; i < n; ++i) asio::co_spawn(ex, make(), asio::detached);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (kind == WorkerKind::kBench) {
+      asio::co_spawn(ex, bench_worker(s), asio::detached);
+    } else {
+      asio::co_spawn(ex, cleanup_worker(s, cleanup_count), asio::detached);
+    }
+  }
   if (s->workers_left > 0) co_await s->all_done->async_wait(kNoThrow);
 }
 
@@ -210,19 +221,25 @@ asio::awaitable<BenchOutcome> run_bench(std::shared_ptr<BenchState> s, bool clea
 
   s->start = Clock::now();
   uint32_t workers = s->threads;
-  if (s->op == BenchOp::kSeq) workers = static_cast<uint32_t>(std::min<uint64_t>(workers, s->count));
+  if (s->op == BenchOp::kSeq)
+    workers = static_cast<uint32_t>(std::min<uint64_t>(workers, s->count));
   bool tty = ::isatty(STDERR_FILENO);
   print_err("  " + format_progress_header() + "\n");
   s->tick = std::make_unique<asio::steady_timer>(ex);
   asio::co_spawn(ex, progress_printer(s, tty), asio::detached);
-  co_await run_workers(s, workers, [s] { return bench_worker(s); });
+  co_await run_workers(s, workers, WorkerKind::kBench, 0);
   double seconds = std::chrono::duration<double>(Clock::now() - s->start).count();
   s->timed_done = true;
   s->tick->cancel();
   if (tty && s->rows_printed > 0) print_err("\n");
 
   BenchOutcome out;
-  out.result = BenchResult{s->op_name, s->finished, s->bytes, seconds, s->size, s->threads,
+  out.result = BenchResult{s->op_name,
+                           s->finished,
+                           s->bytes,
+                           seconds,
+                           s->size,
+                           s->threads,
                            summarize_latencies(std::move(s->lats))};
   out.status = s->error;
 
@@ -230,11 +247,11 @@ asio::awaitable<BenchOutcome> run_bench(std::shared_ptr<BenchState> s, bool clea
     uint64_t written = s->next;  // every started index, finished or not
     std::string meta_name = bench_meta_name(s->prefix);
     if (cleanup) {
-      std::fprintf(stderr, "  cleaning up %llu objects\n", static_cast<unsigned long long>(written));
+      std::fprintf(stderr, "  cleaning up %llu objects\n",
+                   static_cast<unsigned long long>(written));
       s->next = 0;
       s->error = Status::Ok();
-      co_await run_workers(s, std::max<uint32_t>(1, s->threads),
-                           [s, written] { return cleanup_worker(s, written); });
+      co_await run_workers(s, std::max<uint32_t>(1, s->threads), WorkerKind::kCleanup, written);
       auto r = co_await s->client->async_execute(s->pool, meta_name, single_op(OpCode::kRemove));
       Status st = reply_status(r);
       if (!st.ok() && !st.is(Code::kNotFound) && s->error.ok()) s->error = st;
@@ -262,8 +279,8 @@ Status run_bench_cmd(Context* ctx, const BenchArgs& a) {
   auto size = parse_size(a.size);
   if (!size.ok()) return annotate(what, size.status());
   if (*size == 0 || *size > kMaxObjectSize) {
-    return Status::InvalidArgument(fmt::format("{}: --size must be 1 .. {} bytes", what,
-                                               kMaxObjectSize));
+    return Status::InvalidArgument(
+        fmt::format("{}: --size must be 1 .. {} bytes", what, kMaxObjectSize));
   }
   CAIRN_RETURN_IF_ERROR(annotate(what, validate_object_name(bench_meta_name(a.prefix))));
 
@@ -329,9 +346,8 @@ void add_bench_commands(CLI::App& app, Context& ctx, Action* action) {
   bench->add_option("--prefix", args->prefix,
                     "Objects are bench_<prefix>_<n> (default 'cairnctl')");
   add_format_option(bench, ctx);
-  bench->callback([&ctx, action, args] {
-    *action = [&ctx, args] { return run_bench_cmd(&ctx, *args); };
-  });
+  bench->callback(
+      [&ctx, action, args] { *action = [&ctx, args] { return run_bench_cmd(&ctx, *args); }; });
 }
 
 }  // namespace cairn::ctl

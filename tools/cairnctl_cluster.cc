@@ -54,7 +54,7 @@ Status run_pool_ls(Context* ctx) {
   if (!c.ok()) return annotate("pool ls", c.status());
   ClusterMap map = (*c)->map();
   if (ctx->json()) {
-    nlohmann::json arr = nlohmann::json::array();
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& [id, p] : map.pools) {
       arr.push_back({{"id", p.id},
                      {"name", p.name},
@@ -106,7 +106,7 @@ Status run_osd_ls(Context* ctx) {
   if (!c.ok()) return annotate("osd ls", c.status());
   ClusterMap map = (*c)->map();
   if (ctx->json()) {
-    nlohmann::json arr = nlohmann::json::array();
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& [id, o] : map.osds) {
       arr.push_back({{"id", o.id},
                      {"host", o.host},
@@ -171,11 +171,13 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action* action) {
       ->check(CLI::Range(1u, 16u));
   create->add_option("--pg,--pg-num", create_args->pg_num, "Placement groups (default 64)")
       ->check(CLI::Range(1u, 1u << 20));
-  create->add_option("--min-size", create_args->min_size,
-                     "Replicas that must be up to serve I/O (default size - size/2)")
+  create
+      ->add_option("--min-size", create_args->min_size,
+                   "Replicas that must be up to serve I/O (default size - size/2)")
       ->check(CLI::Range(1u, 16u));
-  create->add_option("--failure-domain", create_args->failure_domain,
-                     "Spread replicas across hosts or OSDs (default host)")
+  create
+      ->add_option("--failure-domain", create_args->failure_domain,
+                   "Spread replicas across hosts or OSDs (default host)")
       ->check(CLI::IsMember({"host", "osd"}));
   create->callback([&ctx, action, create_args] {
     *action = [&ctx, create_args] { return run_pool_create(&ctx, *create_args); };
@@ -218,10 +220,10 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action* action) {
     MapOp op;
     const char* help;
   };
-  for (const Mark& m : {Mark{"out", MapOp::kOsdOut, "Take OSDs out of placement (data moves)"},
-                        Mark{"in", MapOp::kOsdIn, "Put OSDs back into placement"},
-                        Mark{"down", MapOp::kOsdDown,
-                             "Mark OSDs down (a live OSD marks itself up again)"}}) {
+  for (const Mark& m :
+       {Mark{"out", MapOp::kOsdOut, "Take OSDs out of placement (data moves)"},
+        Mark{"in", MapOp::kOsdIn, "Put OSDs back into placement"},
+        Mark{"down", MapOp::kOsdDown, "Mark OSDs down (a live OSD marks itself up again)"}}) {
     auto ids = std::make_shared<std::vector<std::string>>();
     auto* sub = osd->add_subcommand(m.verb, m.help);
     sub->add_option("ID", *ids, "OSD ids (3 or osd.3)")->required();
@@ -233,7 +235,8 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action* action) {
   }
 
   auto rw = std::make_shared<std::array<std::string, 2>>();
-  auto* reweight = osd->add_subcommand("reweight", "Set an OSD's placement weight (1.0 = one unit)");
+  auto* reweight =
+      osd->add_subcommand("reweight", "Set an OSD's placement weight (1.0 = one unit)");
   reweight->add_option("ID", (*rw)[0], "OSD id")->required();
   reweight->add_option("WEIGHT", (*rw)[1], "Weight >= 0, e.g. 0.5")->required();
   reweight->callback([&ctx, action, rw] {

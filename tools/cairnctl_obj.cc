@@ -28,8 +28,9 @@ Status errno_status(const std::string& what) {
 }
 
 Status too_large(uint64_t size) {
-  return Status::TooLarge(fmt::format("{} bytes is more than the object size limit of {} ({} bytes)",
-                                      size, format_bytes(kMaxObjectSize), kMaxObjectSize));
+  return Status::TooLarge(
+      fmt::format("{} bytes is more than the object size limit of {} ({} bytes)", size,
+                  format_bytes(kMaxObjectSize), kMaxObjectSize));
 }
 
 // Reads all of fd, failing once more than kMaxObjectSize bytes arrive.
@@ -228,10 +229,11 @@ Status obj_locate(Context* ctx, client::Client* c, const ObjArgs& a) {
     ClusterMap m = c->map();
     const PoolInfo* p = m.find_pool(a.pool);
     std::string primary = pl->up.empty() ? "none" : fmt::format("osd.{}", pl->up[0]);
-    print(fmt::format("map e{} pool '{}' ({}) object '{}' -> pg {} -> up [{}] acting [{}] "
-                      "primary {} (raw [{}])\n",
-                      m.epoch, a.pool, p ? p->id : -1, a.name, pl->pg, fmt::join(pl->up, ","),
-                      fmt::join(pl->up, ","), primary, fmt::join(pl->raw, ",")));
+    print(
+        fmt::format("map e{} pool '{}' ({}) object '{}' -> pg {} -> up [{}] acting [{}] "
+                    "primary {} (raw [{}])\n",
+                    m.epoch, a.pool, p ? p->id : -1, a.name, pl->pg, fmt::join(pl->up, ","),
+                    fmt::join(pl->up, ","), primary, fmt::join(pl->raw, ",")));
   }
   return Status::Ok();
 }
@@ -239,8 +241,8 @@ Status obj_locate(Context* ctx, client::Client* c, const ObjArgs& a) {
 // Registers `obj VERB POOL [NAME]`; the caller adds further positionals to
 // the returned args.
 std::pair<CLI::App*, std::shared_ptr<ObjArgs>> add_obj(CLI::App* obj, Context& ctx, Action* action,
-                                                       const char* verb, const char* help,
-                                                       ObjFn fn, bool with_name = true) {
+                                                       const char* verb, const char* help, ObjFn fn,
+                                                       bool with_name = true) {
   auto args = std::make_shared<ObjArgs>();
   auto* sub = obj->add_subcommand(verb, help);
   sub->add_option("POOL", args->pool, "Pool name")->required();
@@ -248,9 +250,8 @@ std::pair<CLI::App*, std::shared_ptr<ObjArgs>> add_obj(CLI::App* obj, Context& c
   std::string what = verb;
   sub->callback([&ctx, action, args, fn, what, with_name] {
     *action = [&ctx, args, fn, what, with_name]() -> Status {
-      std::string label =
-          with_name ? fmt::format("obj {} {}/{}", what, args->pool, args->name)
-                    : fmt::format("obj {} {}", what, args->pool);
+      std::string label = with_name ? fmt::format("obj {} {}/{}", what, args->pool, args->name)
+                                    : fmt::format("obj {} {}", what, args->pool);
       if (with_name) CAIRN_RETURN_IF_ERROR(annotate(label, validate_object_name(args->name)));
       auto c = ctx.client();
       if (!c.ok()) return annotate(label, c.status());
@@ -266,13 +267,13 @@ void add_obj_commands(CLI::App& app, Context& ctx, Action* action) {
   auto* obj = app.add_subcommand("obj", "Object data, xattrs, omap, listing and placement");
   obj->require_subcommand(1);
 
-  auto [put, put_args] = add_obj(obj, ctx, action, "put", "Write FILE ('-' = stdin) as the object",
-                                 obj_put);
+  auto [put, put_args] =
+      add_obj(obj, ctx, action, "put", "Write FILE ('-' = stdin) as the object", obj_put);
   put->add_option("FILE", put_args->file, "Input file, or - for stdin")->required();
 
-  auto [get, get_args] = add_obj(obj, ctx, action, "get",
-                                 "Read the object into FILE ('-' = stdout); atomic for files",
-                                 obj_get);
+  auto [get, get_args] =
+      add_obj(obj, ctx, action, "get", "Read the object into FILE ('-' = stdout); atomic for files",
+              obj_get);
   get->add_option("FILE", get_args->file, "Output file, or - for stdout")->required();
 
   auto [stat, stat_args] = add_obj(obj, ctx, action, "stat", "Size, version and mtime", obj_stat);
@@ -302,9 +303,8 @@ void add_obj_commands(CLI::App& app, Context& ctx, Action* action) {
   oget->add_option("KEY", oget_args->rest, "Keys")->required()->expected(-1);
   add_format_option(oget, ctx);
 
-  auto [ols, ols_args] =
-      add_obj(obj, ctx, action, "omap-ls", "List all omap keys (--values: key<TAB>value)",
-              obj_omap_ls);
+  auto [ols, ols_args] = add_obj(obj, ctx, action, "omap-ls",
+                                 "List all omap keys (--values: key<TAB>value)", obj_omap_ls);
   ols->add_flag("--values", ols_args->values, "Print values too");
   add_format_option(ols, ctx);
 

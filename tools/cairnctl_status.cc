@@ -1,8 +1,10 @@
 // cairnctl status, mon ls.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "tools/cairnctl.h"
 #include "tools/ctl/health.h"
@@ -33,13 +35,16 @@ Status run_status(Context* ctx) {
   auto c = ctx->client();
   if (!c.ok()) return annotate("status", c.status());
   std::vector<MonProbe> probes = probe_mons(*c);
-  // Without a leader there are no reports; the health checks say why.
+  // Only the leader holds reports; without one, MON_NO_QUORUM says why they are missing.
   std::vector<OsdReport> reports;
-  auto reps = (*c)->osd_reports();
-  if (reps.ok()) {
-    reports = std::move(*reps);
-  } else {
-    std::fprintf(stderr, "cairnctl: status: no OSD reports: %s\n", reps.status().message().c_str());
+  if (summarize_mons((*c)->map(), probes).leader) {
+    auto reps = (*c)->osd_reports();
+    if (reps.ok()) {
+      reports = std::move(*reps);
+    } else {
+      std::fprintf(stderr, "cairnctl: status: no OSD reports: %s\n",
+                   reps.status().message().c_str());
+    }
   }
   ClusterStatus s = compute_status((*c)->map(), probes, reports);
   if (ctx->json()) {
@@ -86,25 +91,26 @@ Status run_mon_ls(Context* ctx) {
   });
 
   if (ctx->json()) {
-    nlohmann::json arr = nlohmann::json::array();
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& r : rows) {
-      nlohmann::json j;
-      j["id"] = r.id ? nlohmann::json(*r.id) : nlohmann::json(nullptr);
+      nlohmann::ordered_json j;
+      j["id"] = r.id ? nlohmann::ordered_json(*r.id) : nlohmann::ordered_json(nullptr);
       j["addr"] = r.addr;
       j["role"] = r.st ? r.st->role : "unreachable";
-      j["term"] = r.st ? nlohmann::json(r.st->term) : nlohmann::json(nullptr);
+      j["term"] = r.st ? nlohmann::ordered_json(r.st->term) : nlohmann::ordered_json(nullptr);
       j["leader"] = r.id.has_value() && leader == r.id;
-      j["map_epoch"] = r.st ? nlohmann::json(r.st->map_epoch) : nlohmann::json(nullptr);
+      j["map_epoch"] =
+          r.st ? nlohmann::ordered_json(r.st->map_epoch) : nlohmann::ordered_json(nullptr);
       if (!r.st) j["error"] = r.error;
       arr.push_back(std::move(j));
     }
     ctx->print_json(arr);
     return Status::Ok();
   }
-  std::string out = fmt::format("{:<5} {:<22} {:<12} {:>6} {:>6} {:>9}\n", "ID", "ADDR", "ROLE",
+  std::string out = fmt::format("{:<5} {:<22} {:<14} {:>6} {:>6} {:>9}\n", "ID", "ADDR", "ROLE",
                                 "TERM", "LEADER", "MAP_EPOCH");
   for (const auto& r : rows) {
-    out += fmt::format("{:<5} {:<22} {:<12} {:>6} {:>6} {:>9}", r.id ? std::to_string(*r.id) : "?",
+    out += fmt::format("{:<5} {:<22} {:<14} {:>6} {:>6} {:>9}", r.id ? std::to_string(*r.id) : "?",
                        r.addr, r.st ? r.st->role : "unreachable",
                        r.st ? std::to_string(r.st->term) : "-",
                        r.id.has_value() && leader == r.id ? "*" : "",

@@ -13,9 +13,12 @@
 
 namespace cairn::net {
 
-// Not itself a coroutine: fn travels as an initiation argument, which Asio
-// stores and moves correctly (GCC 12 mishandles lambda-typed coroutine
-// parameters that are moved from inside the frame).
+// GCC 12 miscompiles coroutine parameters of closure type: they are copied
+// bitwise into the frame, so a captured std::string or shared_ptr is freed
+// twice. Asio's use_awaitable initiation is such a coroutine, so fn must
+// capture only references or trivially copyable values (it is awaited at
+// once, so references into the caller's frame stay valid). The same rule
+// holds for every closure passed by value into a coroutine in this codebase.
 template <typename F>
 auto run_blocking(boost::asio::thread_pool& pool, F fn)
     -> boost::asio::awaitable<std::invoke_result_t<F>> {

@@ -31,7 +31,7 @@ std::string pattern(const std::string& name, size_t size, uint64_t salt = 0) {
 }
 
 void create_pool(TestCluster& c, const std::string& name, int size = 3, int pgs = 32) {
-  Run r = c.ctl("pool create " + name + " --size " + std::to_string(size) + " --pg " + std::to_string(pgs));
+  CmdResult r = c.ctl("pool create " + name + " --size " + std::to_string(size) + " --pg " + std::to_string(pgs));
   ASSERT_EQ(r.exit_code, 0) << r.out;
 }
 
@@ -231,7 +231,7 @@ TEST(ObjectCluster, OsdKilledDuringWritesThenRestarted) {
   // objects written while it was down would be lost with only 2 copies left.
   cluster->kill9("osd.0");
   cluster->kill9("osd.2");
-  Run r = cluster->ctl("osd down 0");
+  CmdResult r = cluster->ctl("osd down 0");
   r = cluster->ctl("osd down 2");
   // min_size 2 of 3 is no longer met with one OSD: lower it to read the survivor.
   r = cluster->ctl("pool set p min_size 1");
@@ -305,7 +305,7 @@ TEST(ObjectCluster, BadInputGetsClearErrorsAndDaemonsStayUp) {
   EXPECT_FALSE(bad.ok());
 
   // The CLI exits non-zero with a message.
-  Run r = cluster->ctl("obj get nope x -");
+  CmdResult r = cluster->ctl("obj get nope x -");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("nope"), std::string::npos) << r.out;
   r = cluster->ctl("obj stat p missing");

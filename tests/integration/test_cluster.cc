@@ -14,8 +14,8 @@
 
 namespace cairn::test {
 
-Run run(const std::string& cmd) {
-  Run r;
+CmdResult run(const std::string& cmd) {
+  CmdResult r;
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;
@@ -37,7 +37,7 @@ std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::s
   }
   auto c = std::unique_ptr<TestCluster>(new TestCluster());
   c->dir_ = d;
-  Run r = run(bin("cairn") + " up --dir " + c->dir_ + " --mons " + std::to_string(mons) +
+  CmdResult r = run(bin("cairn") + " up --dir " + c->dir_ + " --mons " + std::to_string(mons) +
               " --osds " + std::to_string(osds) + " " + extra);
   if (r.exit_code != 0) {
     ADD_FAILURE() << "cairn up failed (" << r.exit_code << "):\n" << r.out;
@@ -47,7 +47,7 @@ std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::s
 }
 
 TestCluster::~TestCluster() {
-  Run r = run(bin("cairn") + " down --dir " + dir_);
+  CmdResult r = run(bin("cairn") + " down --dir " + dir_);
   if (r.exit_code != 0) std::fprintf(stderr, "cairn down failed: %s\n", r.out.c_str());
   if (!::testing::Test::HasFailure()) {
     std::error_code ec;
@@ -62,7 +62,7 @@ nlohmann::json TestCluster::cluster_json() const {
   return nlohmann::json::parse(in, nullptr, false);
 }
 
-Run TestCluster::ctl(const std::string& args) const {
+CmdResult TestCluster::ctl(const std::string& args) const {
   return run(bin("cairnctl") + " -c " + conf() + " " + args);
 }
 
@@ -100,12 +100,12 @@ void TestCluster::kill9(const std::string& daemon) {
 }
 
 void TestCluster::start_daemon(const std::string& daemon) {
-  Run r = run(bin("cairn") + " start --dir " + dir_ + " " + daemon);
+  CmdResult r = run(bin("cairn") + " start --dir " + dir_ + " " + daemon);
   ASSERT_EQ(r.exit_code, 0) << r.out;
 }
 
 int TestCluster::mon_leader() const {
-  Run r = ctl("mon ls --format json");
+  CmdResult r = ctl("mon ls --format json");
   if (r.exit_code != 0) return -1;
   auto j = nlohmann::json::parse(r.out, nullptr, false);
   if (j.is_discarded()) return -1;
@@ -130,7 +130,7 @@ bool TestCluster::wait_osds_up(client::Client& c, int count, std::chrono::second
 bool TestCluster::wait_clean(std::chrono::seconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    Run r = ctl("status --format json");
+    CmdResult r = ctl("status --format json");
     auto j = nlohmann::json::parse(r.out, nullptr, false);
     if (!j.is_discarded() && j.contains("pgs_by_state")) {
       auto& s = j["pgs_by_state"];

@@ -12,13 +12,13 @@
 
 namespace cairn::test {
 
-struct Run {
+struct CmdResult {
   int exit_code = -1;
   std::string out;  // stdout and stderr together
 };
 
 // Runs a shell command, capturing its output.
-Run run(const std::string& cmd);
+CmdResult run(const std::string& cmd);
 std::string bin(const std::string& name);  // path of a built executable
 
 class TestCluster {
@@ -33,7 +33,7 @@ class TestCluster {
   nlohmann::json cluster_json() const;
 
   // cairnctl -c conf ARGS
-  Run ctl(const std::string& args) const;
+  CmdResult ctl(const std::string& args) const;
   // A fresh client connected to this cluster.
   std::unique_ptr<client::Client> client(std::chrono::milliseconds op_timeout = std::chrono::seconds(60)) const;
 

@@ -1,11 +1,11 @@
 #include "tools/ctl/bench_core.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace cairn::ctl {
 
@@ -105,7 +105,7 @@ double BenchResult::mb_per_s() const {
 
 double BenchResult::iops() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
 
-nlohmann::json bench_result_to_json(const BenchResult& r) {
+nlohmann::ordered_json bench_result_to_json(const BenchResult& r) {
   return {{"op", r.op},
           {"ops", r.ops},
           {"bytes", r.bytes},
@@ -113,7 +113,10 @@ nlohmann::json bench_result_to_json(const BenchResult& r) {
           {"mb_per_s", r.mb_per_s()},
           {"iops", r.iops()},
           {"lat_ms",
-           {{"avg", r.lat.avg_ms}, {"p50", r.lat.p50_ms}, {"p99", r.lat.p99_ms}, {"max", r.lat.max_ms}}}};
+           {{"avg", r.lat.avg_ms},
+            {"p50", r.lat.p50_ms},
+            {"p99", r.lat.p99_ms},
+            {"max", r.lat.max_ms}}}};
 }
 
 std::string format_bench_result(const BenchResult& r) {
@@ -139,8 +142,8 @@ std::string format_progress_header() {
 
 std::string format_progress_row(const ProgressRow& r) {
   std::string last = r.last_lat_s ? fmt::format("{:.6f}", *r.last_lat_s) : "-";
-  return fmt::format("{:>5} {:>7} {:>9} {:>9} {:>9.3f} {:>9.3f} {:>11} {:>11.6f}", r.sec,
-                     r.cur_ops, r.started, r.finished, r.avg_mb_s, r.cur_mb_s, last, r.avg_lat_s);
+  return fmt::format("{:>5} {:>7} {:>9} {:>9} {:>9.3f} {:>9.3f} {:>11} {:>11.6f}", r.sec, r.cur_ops,
+                     r.started, r.finished, r.avg_mb_s, r.cur_mb_s, last, r.avg_lat_s);
 }
 
 std::string encode_bench_meta(const BenchMeta& m) {
@@ -160,6 +163,8 @@ std::string bench_object_name(std::string_view prefix, uint64_t n) {
   return fmt::format("bench_{}_{}", prefix, n);
 }
 
-std::string bench_meta_name(std::string_view prefix) { return fmt::format("bench_{}_meta", prefix); }
+std::string bench_meta_name(std::string_view prefix) {
+  return fmt::format("bench_{}_meta", prefix);
+}
 
 }  // namespace cairn::ctl

@@ -4,12 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -47,7 +46,7 @@ struct BenchResult {
   double iops() const;
 };
 // {"op", "ops", "bytes", "seconds", "mb_per_s", "iops", "lat_ms": {avg, p50, p99, max}}
-nlohmann::json bench_result_to_json(const BenchResult& r);
+nlohmann::ordered_json bench_result_to_json(const BenchResult& r);
 std::string format_bench_result(const BenchResult& r);
 
 // One progress row per second, columns as rados bench prints them.

@@ -1,11 +1,11 @@
 #include "tools/ctl/health.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <set>
 #include <tuple>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "common/placement.h"
 #include "tools/ctl/util.h"
@@ -107,8 +107,8 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
                                     answering, std::max<int>(s.mons.total, probes.size()))});
   } else if (!s.mons.down.empty()) {
     s.checks.push_back({"MON_DOWN", Severity::kWarn,
-                        fmt::format("{}/{} mons down, quorum {}", s.mons.down.size(),
-                                    s.mons.total, fmt::join(s.mons.in_quorum, ","))});
+                        fmt::format("{}/{} mons down, quorum {}", s.mons.down.size(), s.mons.total,
+                                    fmt::join(s.mons.in_quorum, ","))});
   }
 
   int down_in = 0;
@@ -134,8 +134,8 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
       // total/avail describe the OSD's filesystem, which other OSDs or files
       // may share: whichever of "our data" and "the disk" is fuller counts.
       uint64_t fs_used = r.total_bytes - std::min(r.avail_bytes, r.total_bytes);
-      double ratio = static_cast<double>(std::max(r.used_bytes, fs_used)) /
-                     static_cast<double>(r.total_bytes);
+      double ratio =
+          static_cast<double>(std::max(r.used_bytes, fs_used)) / static_cast<double>(r.total_bytes);
       if (ratio > opts.full_ratio) {
         full.emplace_back(r.osd, ratio);
       } else if (ratio > opts.nearfull_ratio) {
@@ -204,14 +204,15 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
   }
 
   // Errors first, otherwise in the order above.
-  std::stable_sort(s.checks.begin(), s.checks.end(),
-                   [](const HealthCheck& a, const HealthCheck& b) { return a.severity > b.severity; });
+  std::stable_sort(
+      s.checks.begin(), s.checks.end(),
+      [](const HealthCheck& a, const HealthCheck& b) { return a.severity > b.severity; });
   for (const auto& c : s.checks) s.health = std::max(s.health, c.severity);
   return s;
 }
 
-nlohmann::json status_to_json(const ClusterStatus& s) {
-  using nlohmann::json;
+nlohmann::ordered_json status_to_json(const ClusterStatus& s) {
+  using json = nlohmann::ordered_json;
   json checks = json::array();
   for (const auto& c : s.checks) {
     checks.push_back({{"code", c.code},

@@ -27,11 +27,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/cluster_map.h"
 #include "common/messages.h"
@@ -63,8 +62,8 @@ struct HealthOptions {
 };
 
 struct MonSummary {
-  int total = 0;                  // monitors in the map (or the leader's voters)
-  std::vector<MonId> in_quorum;   // sorted
+  int total = 0;                 // monitors in the map (or the leader's voters)
+  std::vector<MonId> in_quorum;  // sorted
   std::optional<MonId> leader;
   uint64_t term = 0;
   std::vector<std::string> down;  // "mon.2" or the address if it is not in the map
@@ -91,11 +90,10 @@ struct ClusterStatus {
 MonSummary summarize_mons(const ClusterMap& map, const std::vector<MonProbe>& probes);
 
 ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>& probes,
-                             const std::vector<OsdReport>& reports,
-                             const HealthOptions& opts = {});
+                             const std::vector<OsdReport>& reports, const HealthOptions& opts = {});
 
 // The `status --format json` document (shape fixed by docs/cli.md).
-nlohmann::json status_to_json(const ClusterStatus& s);
+nlohmann::ordered_json status_to_json(const ClusterStatus& s);
 // The human `status` table, like `ceph -s`.
 std::string format_status(const ClusterStatus& s);
 

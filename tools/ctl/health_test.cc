@@ -12,7 +12,8 @@ ClusterMap make_map(int n_osds = 3, uint32_t size = 3, uint32_t min_size = 2, ui
   ClusterMap m;
   m.epoch = 7;
   m.fsid = "fsid-1";
-  for (MonId id = 0; id < 3; ++id) m.mons[id] = MonInfo{id, "127.0.0.1:" + std::to_string(7000 + id), ""};
+  for (MonId id = 0; id < 3; ++id)
+    m.mons[id] = MonInfo{id, "127.0.0.1:" + std::to_string(7000 + id), ""};
   for (OsdId id = 0; id < n_osds; ++id) {
     OsdInfo o;
     o.id = id;
@@ -293,12 +294,16 @@ TEST(Health, JsonShape) {
   ClusterMap m = make_map();
   m.osds[2].up = false;
   ClusterStatus s = compute_status(m, healthy_mons(2), reports_for(m, "active+clean"));
-  nlohmann::json j = status_to_json(s);
+  nlohmann::ordered_json j = status_to_json(s);
   for (const char* k : {"fsid", "epoch", "health", "monitors", "osds", "pools", "pgs_by_state",
                         "pgs", "objects", "bytes_used"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   EXPECT_EQ(j.size(), 10u);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"fsid", "epoch", "health", "monitors", "osds", "pools",
+                                            "pgs_by_state", "pgs", "objects", "bytes_used"}));
   EXPECT_EQ(j["fsid"], "fsid-1");
   EXPECT_EQ(j["epoch"], 7);
   EXPECT_EQ(j["health"]["status"], "HEALTH_WARN");
@@ -308,9 +313,9 @@ TEST(Health, JsonShape) {
   EXPECT_TRUE(c0["code"].is_string());
   EXPECT_EQ(c0["severity"], "HEALTH_WARN");
   EXPECT_EQ(j["monitors"]["total"], 3);
-  EXPECT_EQ(j["monitors"]["in_quorum"], nlohmann::json({0, 1}));
+  EXPECT_EQ(j["monitors"]["in_quorum"], nlohmann::ordered_json({0, 1}));
   EXPECT_EQ(j["monitors"]["leader"], 0);
-  EXPECT_EQ(j["osds"], nlohmann::json({{"total", 3}, {"up", 2}, {"in", 3}}));
+  EXPECT_EQ(j["osds"].dump(), R"({"total":3,"up":2,"in":3})");
   EXPECT_EQ(j["pools"], 1);
   EXPECT_EQ(j["pgs"], 16);
   EXPECT_TRUE(j["pgs_by_state"].is_object());
@@ -322,7 +327,8 @@ TEST(Health, JsonShape) {
 TEST(Health, HumanFormatMentionsEverything) {
   ClusterMap m = make_map();
   m.osds[2].up = false;
-  std::string out = format_status(compute_status(m, healthy_mons(), reports_for(m, "active+clean")));
+  std::string out =
+      format_status(compute_status(m, healthy_mons(), reports_for(m, "active+clean")));
   for (const char* want : {"fsid-1", "HEALTH_WARN", "1 osds down", "quorum 0,1,2 (leader 0",
                            "3 osds: 2 up, 3 in", "1 pools, 16 pgs", "pgs:"}) {
     EXPECT_NE(out.find(want), std::string::npos) << want << "\n" << out;

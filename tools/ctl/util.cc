@@ -1,10 +1,10 @@
 #include "tools/ctl/util.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <ctime>
-
-#include <fmt/format.h>
 
 namespace cairn::ctl {
 
@@ -49,12 +49,28 @@ Result<uint64_t> parse_size(std::string_view s) {
   int shift = 0;
   if (!suffix.empty()) {
     switch (suffix[0]) {
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
-      case 't': case 'T': shift = 40; break;
-      case 'b': case 'B': shift = 0; break;
-      default: return bad();
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      case 't':
+      case 'T':
+        shift = 40;
+        break;
+      case 'b':
+      case 'B':
+        shift = 0;
+        break;
+      default:
+        return bad();
     }
     std::string_view rest = suffix.substr(1);
     if (suffix[0] == 'b' || suffix[0] == 'B') {
@@ -128,8 +144,8 @@ std::string format_time_ns(uint64_t ns) {
   return fmt::format("{}.{:09d}Z", buf, ns % 1000000000ull);
 }
 
-std::string dump_json(const nlohmann::json& j, int indent) {
-  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+std::string dump_json(const Json& j, int indent) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
 }  // namespace cairn::ctl

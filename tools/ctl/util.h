@@ -3,10 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "common/cluster_map.h"
 #include "common/status.h"
@@ -54,6 +53,8 @@ std::string format_time_ns(uint64_t ns);
 
 // Serializes j; invalid UTF-8 (binary xattr or omap values) is replaced
 // instead of throwing.
-std::string dump_json(const nlohmann::json& j, int indent = -1);
+// Output JSON keeps keys in insertion order, the order docs/cli.md shows.
+using Json = nlohmann::ordered_json;
+std::string dump_json(const Json& j, int indent = -1);
 
 }  // namespace cairn::ctl

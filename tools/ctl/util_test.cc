@@ -10,9 +10,9 @@ TEST(ParseSize, AcceptsBytesAndBinarySuffixes) {
     const char* in;
     uint64_t want;
   } cases[] = {
-      {"0", 0},           {"4096", 4096},     {"4K", 4096},          {"4k", 4096},
-      {"4KiB", 4096},     {"4KB", 4096},      {"4M", 4u << 20},      {"1G", 1ull << 30},
-      {"2T", 2ull << 40}, {"17B", 17},        {"128MiB", 128u << 20}, {"1m", 1u << 20},
+      {"0", 0},           {"4096", 4096}, {"4K", 4096},           {"4k", 4096},
+      {"4KiB", 4096},     {"4KB", 4096},  {"4M", 4u << 20},       {"1G", 1ull << 30},
+      {"2T", 2ull << 40}, {"17B", 17},    {"128MiB", 128u << 20}, {"1m", 1u << 20},
   };
   for (const auto& c : cases) {
     auto r = parse_size(c.in);
@@ -80,7 +80,7 @@ TEST(Format, BytesAndTime) {
 }
 
 TEST(DumpJson, BinaryDoesNotThrow) {
-  nlohmann::json j = {{"v", std::string("\xff\xfe", 2)}};
+  Json j = {{"v", std::string("\xff\xfe", 2)}};
   EXPECT_NO_THROW(dump_json(j));
 }
 
