@@ -123,6 +123,9 @@ inline constexpr size_t kMaxPoolNameLen = 128;
 inline constexpr uint64_t kMaxObjectSize = 128ull << 20;  // 128 MiB per object
 
 Status validate_object_name(std::string_view name);
+
+// Service-map key the monitor leader sets while a pool is over its quota.
+inline std::string pool_full_key(PoolId id) { return "pool_full." + std::to_string(id); }
 Status validate_pool_name(std::string_view name);
 
 }  // namespace cairn

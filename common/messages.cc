@@ -365,6 +365,8 @@ std::string RepOpRequest::encode() const {
   entry.encode(e);
   e.u64(mtime_ns);
   encode_ops(e, mutations);
+  e.u64(pg_objects);
+  e.i64(pg_bytes);
   return out;
 }
 
@@ -376,6 +378,8 @@ Result<RepOpRequest> RepOpRequest::decode(std::string_view b) {
     t.entry = LogEntry::decode(d);
     t.mtime_ns = d.u64();
     t.mutations = decode_ops(d);
+    t.pg_objects = d.u64();
+    t.pg_bytes = d.i64();
   });
 }
 

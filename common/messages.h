@@ -208,6 +208,10 @@ struct RepOpRequest {
   LogEntry entry;
   uint64_t mtime_ns = 0;
   std::vector<ObjectOp> mutations;  // write-class ops only, already resolved
+  // The PG's object count and bytes after this write, as the primary counts
+  // them, so a replica that becomes primary reports the same figures.
+  uint64_t pg_objects = 0;
+  int64_t pg_bytes = 0;
   std::string encode() const;
   static Result<RepOpRequest> decode(std::string_view b);
 };

@@ -120,12 +120,32 @@ awaitable<void> MonService::ticker() {
     }
     was_leader_ = leader;
     if (leader && map_.epoch > 0) {
+      check_pool_quotas();
       for (auto& cmd : detector_.tick(map_, net::now_ms())) {
         spdlog::info("failure detector: {}", cmd.describe());
         asio::co_spawn(io_, propose_and_wait(std::move(cmd)), asio::detached);
       }
     }
     update_gauges();
+  }
+}
+
+void MonService::check_pool_quotas() {
+  uint64_t now = net::now_ms();
+  std::map<PoolId, uint64_t> used;
+  for (const auto& [osd, rep] : reports_) {
+    if (now - rep.received_ms > 30000) continue;
+    for (const auto& pg : rep.pgs) used[pg.pool] += pg.bytes;
+  }
+  for (const auto& [id, pool] : map_.pools) {
+    std::string key = pool_full_key(id);
+    bool flagged = map_.services.count(key) > 0;
+    bool full = pool.max_bytes > 0 && used[id] >= pool.max_bytes;
+    if (full == flagged) continue;
+    MapCommand cmd{.op = MapOp::kServiceSet, .key = key, .value = full ? "1" : ""};
+    spdlog::info("pool '{}' {} its quota ({} of {} bytes used)", pool.name,
+                 full ? "reached" : "is back under", used[id], pool.max_bytes);
+    asio::co_spawn(io_, propose_and_wait(std::move(cmd)), asio::detached);
   }
 }
 

@@ -77,6 +77,9 @@ class MonService {
   std::string leader_addr() const;
   MonStatus status() const;
   void update_gauges();
+  // Leader: flags pools whose reported usage reached their quota (max_bytes)
+  // so OSDs refuse writes to them with ENOSPC, and clears the flag again.
+  void check_pool_quotas();
 
   boost::asio::io_context& io_;
   MonOptions opts_;

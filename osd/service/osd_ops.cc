@@ -287,6 +287,11 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
     co_return reply;
   }
   bool frees_space = plan.deletes_object;
+  if (!frees_space && map_.services.count(pool_full_key(pool.id))) {
+    reply.head.status = Status::NoSpace("pool '" + pool.name + "' is full (quota " +
+                                        std::to_string(pool.max_bytes) + " bytes)");
+    co_return reply;
+  }
   if (!frees_space && fs_avail_bytes_ < opts_.full_reserve_bytes) {
     reply.head.status = Status::NoSpace("osd." + std::to_string(opts_.id) + " is full");
     co_return reply;
@@ -318,7 +323,8 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   if (!plan.deletes_object) txn.set_version(cid, req.object, version, mtime);
   record_entry(*pg, entry, txn);
 
-  RepOpRequest rep{pool.id, pg->id.seed, map_.epoch, entry, mtime, std::move(plan.mutations)};
+  RepOpRequest rep{pool.id, pg->id.seed, map_.epoch, entry, mtime, std::move(plan.mutations),
+                   pg->objects, pg->bytes};
   std::string payload = rep.encode();
   std::vector<OsdId> replicas(pg->up.begin() + 1, pg->up.end());
 
@@ -410,6 +416,8 @@ awaitable<StatusReply> OsdService::do_repop(RepOpRequest req) {
   // A primary from an older interval must not write behind the new one's back.
   if (req.map_epoch < pg->interval_start) co_return stale("replica op from an older interval");
   co_await lock_object(pg, req.entry.object);
+  pg->objects = req.pg_objects;
+  pg->bytes = req.pg_bytes;
   Transaction txn;
   for (const auto& m : req.mutations) apply_mutation(txn, pg->cid, req.entry.object, m);
   if (!req.entry.is_delete) txn.set_version(pg->cid, req.entry.object, req.entry.version, req.mtime_ns);

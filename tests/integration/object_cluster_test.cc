@@ -312,5 +312,39 @@ TEST(ObjectCluster, BadInputGetsClearErrorsAndDaemonsStayUp) {
   EXPECT_NE(r.exit_code, 0);
 }
 
+TEST(ObjectCluster, FullPoolRefusesWritesKeepsReadsAndDeletes) {
+  auto cluster = TestCluster::start();
+  ASSERT_TRUE(cluster);
+  create_pool(*cluster, "q", 3, 8);
+  CmdResult r = cluster->ctl("pool set q max_bytes 1000000");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto c = cluster->client(20s);
+  ASSERT_TRUE(c);
+  // Fill past the quota; usage reaches the monitors with the OSD reports.
+  Status st;
+  int written = 0;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    st = c->put("q", "fill-" + std::to_string(written), std::string(100000, 'f'));
+    if (!st.ok()) break;
+    ++written;
+    if (written > 12) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(st.is(Code::kNoSpace)) << st.to_string();
+  EXPECT_GE(written, 10);
+  // Reads and deletes still work on a full pool.
+  EXPECT_EQ(c->get("q", "fill-0")->size(), 100000u);
+  for (int i = 0; i < written; ++i) ASSERT_TRUE(c->remove("q", "fill-" + std::to_string(i)).ok());
+  // Space freed: writes are accepted again once the monitors see it.
+  deadline = std::chrono::steady_clock::now() + 60s;
+  do {
+    std::this_thread::sleep_for(500ms);
+    st = c->put("q", "after", "ok");
+  } while (!st.ok() && std::chrono::steady_clock::now() < deadline);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  CmdResult put = cluster->ctl("obj put q x /etc/hostname");
+  EXPECT_EQ(put.exit_code, 0) << put.out;
+}
+
 }  // namespace
 }  // namespace cairn::test

@@ -106,17 +106,19 @@ double BenchResult::mb_per_s() const {
 double BenchResult::iops() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
 
 nlohmann::ordered_json bench_result_to_json(const BenchResult& r) {
+  // Microsecond resolution is all a timer-based run can claim.
+  auto r3 = [](double v) { return std::round(v * 1000) / 1000; };
   return {{"op", r.op},
           {"ops", r.ops},
           {"bytes", r.bytes},
-          {"seconds", r.seconds},
-          {"mb_per_s", r.mb_per_s()},
-          {"iops", r.iops()},
+          {"seconds", std::round(r.seconds * 1e6) / 1e6},
+          {"mb_per_s", r3(r.mb_per_s())},
+          {"iops", r3(r.iops())},
           {"lat_ms",
-           {{"avg", r.lat.avg_ms},
-            {"p50", r.lat.p50_ms},
-            {"p99", r.lat.p99_ms},
-            {"max", r.lat.max_ms}}}};
+           {{"avg", r3(r.lat.avg_ms)},
+            {"p50", r3(r.lat.p50_ms)},
+            {"p99", r3(r.lat.p99_ms)},
+            {"max", r3(r.lat.max_ms)}}}};
 }
 
 std::string format_bench_result(const BenchResult& r) {

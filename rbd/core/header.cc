@@ -1,0 +1,94 @@
+#include "rbd/core/header.h"
+
+#include "common/codec.h"
+
+namespace cairn::rbd {
+
+namespace {
+constexpr uint8_t kVersion = 1;
+}
+
+const SnapInfo* ImageHeader::find_snap(const std::string& n) const {
+  for (const auto& s : snaps) {
+    if (s.name == n) return &s;
+  }
+  return nullptr;
+}
+
+const SnapInfo* ImageHeader::find_snap(uint64_t snap_id) const {
+  for (const auto& s : snaps) {
+    if (s.id == snap_id) return &s;
+  }
+  return nullptr;
+}
+
+std::string encode_header(const ImageHeader& h) {
+  std::string out;
+  Encoder e(&out);
+  e.u8(kVersion);
+  e.str(h.id);
+  e.str(h.name);
+  e.u64(h.size);
+  e.u64(h.object_size);
+  e.u64(h.features);
+  e.u64(h.created_ns);
+  e.u64(h.snap_seq);
+  e.u32(static_cast<uint32_t>(h.snaps.size()));
+  for (const auto& s : h.snaps) {
+    e.u64(s.id);
+    e.str(s.name);
+    e.u64(s.size);
+    e.u64(s.created_ns);
+    e.boolean(s.is_protected);
+  }
+  e.boolean(h.parent.has_value());
+  if (h.parent) {
+    e.str(h.parent->pool);
+    e.str(h.parent->image_id);
+    e.u64(h.parent->snap_id);
+    e.u64(h.parent->overlap);
+  }
+  return out;
+}
+
+Result<ImageHeader> decode_header(std::string_view bytes) {
+  Decoder d(bytes);
+  uint8_t v = d.u8();
+  if (d.ok() && v != kVersion) {
+    return Status::Corruption("image header version " + std::to_string(v) + " is unknown");
+  }
+  ImageHeader h;
+  h.id = d.str();
+  h.name = d.str();
+  h.size = d.u64();
+  h.object_size = d.u64();
+  h.features = d.u64();
+  h.created_ns = d.u64();
+  h.snap_seq = d.u64();
+  uint32_t n = d.count();
+  for (uint32_t i = 0; i < n && d.ok(); ++i) {
+    SnapInfo s;
+    s.id = d.u64();
+    s.name = d.str();
+    s.size = d.u64();
+    s.created_ns = d.u64();
+    s.is_protected = d.boolean();
+    h.snaps.push_back(std::move(s));
+  }
+  if (d.boolean()) {
+    ParentSpec p;
+    p.pool = d.str();
+    p.image_id = d.str();
+    p.snap_id = d.u64();
+    p.overlap = d.u64();
+    h.parent = std::move(p);
+  }
+  if (!d.ok()) return Status::Corruption("image header is truncated");
+  if (h.object_size == 0) return Status::Corruption("image header has object size 0");
+  if (h.features & ~kKnownFeatures) {
+    return Status::NotSupported("image has features this client does not know");
+  }
+  return h;
+}
+
+}  // namespace cairn::rbd
