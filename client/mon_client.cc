@@ -27,7 +27,7 @@ MonClient::MonClient(asio::any_io_executor ex, std::string key, std::vector<std:
       key_(key),
       mon_addrs_(std::move(mon_addrs)),
       pool_(ex, key, [](net::ConnectionPtr, net::Frame) -> awaitable<void> { co_return; }),
-      map_arrived_(ex, asio::steady_timer::time_point::max()),
+      map_arrived_(ex),
       retry_timer_(ex) {}
 
 MonClient::~MonClient() { stop(); }
@@ -43,7 +43,7 @@ void MonClient::stop() {
   if (stopped_) return;
   stopped_ = true;
   retry_timer_.cancel();
-  map_arrived_.cancel();
+  map_arrived_.notify_all();
   if (sub_conn_) sub_conn_->close();
   pool_.close_all();
 }
@@ -116,7 +116,7 @@ awaitable<void> MonClient::subscribe_loop() {
         co_return;
       }
       if (map_.epoch > before) {
-        map_arrived_.cancel();
+        map_arrived_.notify_all();
         if (on_map_) on_map_(map_);
       }
     });
@@ -129,7 +129,7 @@ awaitable<void> MonClient::subscribe_loop() {
       if (u.ok() && apply_update(*u).ok()) {
         got_initial = true;
         if (map_.epoch > before) {
-          map_arrived_.cancel();
+          map_arrived_.notify_all();
           if (on_map_) on_map_(map_);
         }
       } else if (u.ok() && !u->full) {
@@ -163,9 +163,7 @@ awaitable<Status> MonClient::wait_for_map(Epoch epoch, Millis timeout) {
                                                  : "cluster map did not reach epoch " +
                                                        std::to_string(epoch));
     }
-    // map_arrived_ is cancelled on every advance; a fresh wait needs a fresh expiry.
-    map_arrived_.expires_at(std::min(deadline, std::chrono::steady_clock::now() + Millis(200)));
-    co_await map_arrived_.async_wait(kNoThrow);
+    co_await map_arrived_.wait_until(std::min(deadline, std::chrono::steady_clock::now() + Millis(200)));
   }
   co_return Status::Ok();
 }

@@ -16,6 +16,7 @@
 #include "common/cluster_map.h"
 #include "common/messages.h"
 #include "common/net/connection.h"
+#include "common/net/notifier.h"
 
 namespace cairn::client {
 
@@ -67,7 +68,7 @@ class MonClient {
   bool stopped_ = false;
   bool started_ = false;
   net::ConnectionPtr sub_conn_;
-  boost::asio::steady_timer map_arrived_;  // cancelled whenever the map advances
+  net::Notifier map_arrived_;  // notified whenever the map advances
   boost::asio::steady_timer retry_timer_;
 };
 

@@ -148,10 +148,10 @@ awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
   }
   auto deadline = std::chrono::steady_clock::now() + kActiveWait;
   uint64_t gen = pg->peering_gen;
-  while (pg->state == PgState::kPeering && gen == pg->peering_gen) {
+  while ((pg->state == PgState::kPeering || (pg->paused && has_writes(req.ops))) &&
+         gen == pg->peering_gen) {
     if (std::chrono::steady_clock::now() >= deadline) break;
-    pg->state_changed.expires_at(deadline);
-    co_await pg->state_changed.async_wait(kNoThrow);
+    co_await pg->state_changed.wait_until(deadline);
   }
   if (pg->state != PgState::kActive || gen != pg->peering_gen) {
     reply.head = stale("PG " + id.to_string() + " is not active yet (peering)");
@@ -326,7 +326,17 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   RepOpRequest rep{pool.id, pg->id.seed, map_.epoch, entry, mtime, std::move(plan.mutations),
                    pg->objects, pg->bytes};
   std::string payload = rep.encode();
-  std::vector<OsdId> replicas(pg->up.begin() + 1, pg->up.end());
+  std::vector<OsdId> replicas;
+  for (size_t i = 1; i < pg->up.size(); ++i) {
+    if (!pg->backfill_targets.count(pg->up[i])) replicas.push_back(pg->up[i]);
+  }
+  ++pg->inflight_writes;
+  struct InflightGuard {
+    PgPtr pg;
+    ~InflightGuard() {
+      if (--pg->inflight_writes == 0) pg->notify();
+    }
+  } inflight_guard{pg};
 
   // Local apply and replica sends run in parallel; ack when all are done.
   auto latch = std::make_shared<Latch>(io_.get_executor(), replicas.size() + 1);

@@ -11,6 +11,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/net/blocking.h"
@@ -99,24 +101,70 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
         continue;
       }
     }
-    // 3. Bring the others up to us.
+    // 3. Members that are behind: if enough are in sync to serve writes
+    // (min_size), go active now and catch the others up in the background;
+    // otherwise catch them up first.
+    const PoolInfo* pool = map_.find_pool(pg->id.pool);
+    if (!pool) co_return;
+    std::set<OsdId> behind_set;
     for (auto [m, head] : heads) {
-      if (m == opts_.id || head == pg->last_update) continue;
-      Status st = co_await push_all(pg, m, gen);
-      if (!st.ok()) {
-        ok = false;
-        spdlog::warn("PG {}: pushing to osd.{} failed: {}", pg->id.to_string(), m, st.to_string());
-        break;
-      }
+      if (m != opts_.id && head != pg->last_update) behind_set.insert(m);
     }
-    if (!ok || gen != pg->peering_gen) continue;
+    size_t in_sync = heads.size() - behind_set.size();
+    if (in_sync < pool->min_size) {
+      for (OsdId m : behind_set) {
+        Status st = co_await push_all(pg, m, gen);
+        if (!st.ok()) {
+          ok = false;
+          spdlog::warn("PG {}: pushing to osd.{} failed: {}", pg->id.to_string(), m, st.to_string());
+          break;
+        }
+      }
+      if (!ok || gen != pg->peering_gen) continue;
+      behind_set.clear();
+    }
     if (pg->recovering) {
       auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      spdlog::info("PG {} recovered in {:.1f}s", pg->id.to_string(), secs);
+      spdlog::info("PG {} active after {:.1f}s of peering{}", pg->id.to_string(), secs,
+                   behind_set.empty() ? "" : "; backfilling the rest in the background");
     }
     pg->recovering = false;
+    pg->backfill_targets = behind_set;
+    pg->paused = false;
     set_state(*pg, PgState::kActive);
+    if (!behind_set.empty()) asio::co_spawn(io_, backfill(pg, gen), asio::detached);
     co_return;
+  }
+}
+
+awaitable<void> OsdService::backfill(PgPtr pg, uint64_t gen) {
+  int attempt = 0;
+  while (!stopped_ && gen == pg->peering_gen && !pg->backfill_targets.empty()) {
+    OsdId target = *pg->backfill_targets.begin();
+    // Bulk pass while writes continue.
+    Status st = co_await push_all(pg, target, gen);
+    if (st.ok() && gen == pg->peering_gen) {
+      // Cut-over: stop new writes, let the ones in flight finish, copy what
+      // changed meanwhile, then the target is a full member again.
+      pg->paused = true;
+      while (pg->inflight_writes > 0 && gen == pg->peering_gen && !stopped_) {
+        co_await pg->state_changed.wait_for(Millis(100));
+      }
+      if (gen == pg->peering_gen) st = co_await push_all(pg, target, gen);
+      if (gen != pg->peering_gen) co_return;
+      pg->paused = false;
+      if (st.ok()) {
+        pg->backfill_targets.erase(target);
+        spdlog::info("PG {}: osd.{} is up to date", pg->id.to_string(), target);
+        attempt = 0;
+      }
+      pg->notify();
+    }
+    if (!st.ok()) {
+      spdlog::warn("PG {}: backfill of osd.{} failed ({}); retrying", pg->id.to_string(), target,
+                   st.to_string());
+      co_await sleep_for(Millis(std::min(5000, 500 * ++attempt)));
+    }
   }
 }
 

@@ -205,9 +205,12 @@ std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const 
     default: s = "stray"; break;
   }
   if (pg.state == PgState::kActive) {
+    bool backfilling = !pg.backfill_targets.empty();
     if (pg.recovering) s += "+recovering";
-    if (pg.up.size() < pool.size) s += "+undersized+degraded";
-    if (!pg.recovering && pg.up.size() >= pool.size) s += "+clean";
+    if (backfilling) s += "+backfilling";
+    if (pg.up.size() < pool.size) s += "+undersized";
+    if (pg.up.size() < pool.size || backfilling) s += "+degraded";
+    if (!pg.recovering && !backfilling && pg.up.size() >= pool.size) s += "+clean";
   }
   return s;
 }

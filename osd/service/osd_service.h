@@ -27,6 +27,7 @@
 #include "common/messages.h"
 #include "common/metrics.h"
 #include "common/net/connection.h"
+#include "common/net/notifier.h"
 #include "common/placement.h"
 #include "osd/store/object_store.h"
 
@@ -57,19 +58,24 @@ struct Pg {
   std::vector<OsdId> up;        // current up set, primary first
   Epoch interval_start = 0;     // map epoch at which `up` last changed
   PgState state = PgState::kStray;
-  bool recovering = false;
+  bool recovering = false;      // foreground: the primary itself is catching up
+  // Up members still being brought up to date in the background. Writes skip
+  // them (they get the final state at cut-over) and do not count as copies.
+  std::set<OsdId> backfill_targets;
+  bool paused = false;          // cut-over in progress: new writes wait
+  size_t inflight_writes = 0;   // writes between version assignment and ack
   uint64_t peering_gen = 0;     // bumped per interval: stale peering aborts
   uint64_t last_update = 0;     // newest PG log version applied here
   std::deque<LogEntry> log;     // recent entries (persisted under meta "log/")
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> dedup;  // (client, tid) -> version
   uint64_t objects = 0;
   int64_t bytes = 0;
-  // Cancelled on every state change: waiters re-check.
-  boost::asio::steady_timer state_changed;
+  // Woken on every state change: waiters re-check.
+  net::Notifier state_changed;
   // Ops on one object run one at a time, in arrival order.
   std::map<std::string, std::deque<std::shared_ptr<boost::asio::steady_timer>>> object_queues;
 
-  void notify() { state_changed.cancel(); }
+  void notify() { state_changed.notify_all(); }
 };
 
 class OsdService {
@@ -116,6 +122,9 @@ class OsdService {
   net::awaitable<void> peer(PgPtr pg, uint64_t gen);
   net::awaitable<Status> pull_all(PgPtr pg, OsdId from, uint64_t auth_version, uint64_t gen);
   net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen);
+  // Brings each backfill target up to date while the PG serves I/O, then
+  // pauses writes briefly for a final catch-up and admits it to the acting set.
+  net::awaitable<void> backfill(PgPtr pg, uint64_t gen);
   net::awaitable<Result<std::map<std::string, uint64_t>>> list_remote(PgPtr pg, OsdId osd);
   net::awaitable<Result<std::map<std::string, uint64_t>>> list_local(PgPtr pg);
   Result<ObjectData> read_object(CollectionId cid, const std::string& name);
