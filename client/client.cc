@@ -220,6 +220,26 @@ Result<Placement> Client::locate(const std::string& pool, const std::string& nam
   return pl;
 }
 
+Result<ObjectData> Client::read_from_osd(const std::string& pool, const std::string& name,
+                                         OsdId osd) {
+  ClusterMap m = map();
+  const PoolInfo* p = m.find_pool(pool);
+  if (!p) return Status::NotFound("pool '" + pool + "' does not exist");
+  const OsdInfo* o = m.find_osd(osd);
+  if (!o || o->addr.empty()) return Status::NotFound("osd." + std::to_string(osd) + " is not in the map");
+  PgObjectRef ref{p->id, object_to_pg(*p, name).seed, name};
+  return impl_->run([](Impl* i, std::string addr, std::string payload) -> awaitable<Result<ObjectData>> {
+    auto frame = co_await i->osds.call(addr, static_cast<uint16_t>(MsgType::kPgPull), payload,
+                                       Millis(10000));
+    if (!frame.ok()) co_return frame.status();
+    auto reply = PgObjectReply::decode(frame->payload);
+    if (!reply.ok()) co_return reply.status();
+    if (!reply->head.status.ok()) co_return reply->head.status;
+    if (!reply->object.exists) co_return Status::NotFound("no copy on that OSD");
+    co_return std::move(reply->object);
+  }(impl_.get(), o->addr, ref.encode()));
+}
+
 asio::any_io_executor Client::executor() { return impl_->io.get_executor(); }
 
 awaitable<Result<OsdOpReply>> Client::async_execute(PoolId pool, std::string name,

@@ -69,6 +69,10 @@ class Client {
   // The OSDs' latest PG/usage reports as the monitor leader holds them.
   Result<std::vector<OsdReport>> osd_reports();
   Result<Placement> locate(const std::string& pool, const std::string& name) const;
+  // Reads an object's whole copy from one specific OSD, bypassing the primary
+  // (for verifying replicas, as `cairnctl obj locate` + scrub tools do).
+  // NotFound if that OSD holds no copy.
+  Result<ObjectData> read_from_osd(const std::string& pool, const std::string& name, OsdId osd);
   // Waits (up to timeout) until the client has a map of at least epoch.
   Status wait_for_epoch(Epoch epoch, std::chrono::milliseconds timeout);
 

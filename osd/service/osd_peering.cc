@@ -277,6 +277,7 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   }
   Transaction txn;
   for (const auto& name : drop) txn.remove(pg->cid, name);
+  recovered_objects_->inc(drop.size());  // removals count as recovered objects, as in push_all
   pg->last_update = auth_version;
   pg->objects = remote->size();
   txn.meta_put(pg->cid, "info", encode_info(pg->last_update, pg->objects, pg->bytes));
