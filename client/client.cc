@@ -240,6 +240,42 @@ Result<ObjectData> Client::read_from_osd(const std::string& pool, const std::str
   }(impl_.get(), o->addr, ref.encode()));
 }
 
+Result<ScrubReply> Client::scrub(const std::string& pgid, bool deep, bool repair) {
+  auto id = PgId::parse(pgid);
+  if (!id.ok()) return id.status();
+  return impl_->run([](Impl* i, PgId id, bool deep, bool repair) -> awaitable<Result<ScrubReply>> {
+    Status last = Status::TimedOut("scrub timed out");
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      if (attempt > 0) co_await sleep_for(Millis(500));
+      const ClusterMap& m = i->mon.map();
+      const PoolInfo* pool = m.find_pool(id.pool);
+      if (!pool) co_return Status::NotFound("pool " + std::to_string(id.pool) + " does not exist");
+      if (id.seed >= pool->pg_num) co_return Status::NotFound("PG " + id.to_string() + " does not exist");
+      auto up = pg_to_up_osds(i->topology(), *pool, id);
+      if (up.empty()) {
+        last = Status::Unavailable("PG " + id.to_string() + " has no OSD up");
+        continue;
+      }
+      ScrubRequest req{id.pool, id.seed, deep, repair};
+      auto frame = co_await i->osds.call(m.find_osd(up[0])->addr, static_cast<uint16_t>(MsgType::kPgScrub),
+                                         req.encode(), Millis(300000));
+      if (!frame.ok()) {
+        last = frame.status();
+        continue;
+      }
+      auto reply = ScrubReply::decode(frame->payload);
+      if (!reply.ok()) co_return reply.status();
+      if (reply->head.status.is(Code::kUnavailable)) {
+        last = reply->head.status;
+        continue;
+      }
+      if (!reply->head.status.ok()) co_return reply->head.status;
+      co_return std::move(*reply);
+    }
+    co_return last;
+  }(impl_.get(), *id, deep, repair));
+}
+
 asio::any_io_executor Client::executor() { return impl_->io.get_executor(); }
 
 awaitable<Result<OsdOpReply>> Client::async_execute(PoolId pool, std::string name,

@@ -73,6 +73,9 @@ class Client {
   // (for verifying replicas, as `cairnctl obj locate` + scrub tools do).
   // NotFound if that OSD holds no copy.
   Result<ObjectData> read_from_osd(const std::string& pool, const std::string& name, OsdId osd);
+  // Asks the primary of pgid ("1.3f") to scrub it (deep: compare data
+  // checksums too; repair: overwrite bad copies from a good one).
+  Result<ScrubReply> scrub(const std::string& pgid, bool deep, bool repair);
   // Waits (up to timeout) until the client has a map of at least epoch.
   Status wait_for_epoch(Epoch epoch, std::chrono::milliseconds timeout);
 

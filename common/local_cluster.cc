@@ -93,13 +93,32 @@ nlohmann::ordered_json daemon_to_json(const DaemonInfo& d) {
 
 // ---- DaemonInfo / ClusterInfo ----
 
-std::string DaemonInfo::name() const {
-  return (type == DaemonType::kMon ? "mon." : "osd.") + std::to_string(id);
+namespace {
+struct TypeNames {
+  DaemonType type;
+  const char* prefix;  // "mon."
+  const char* binary;  // "cairn-mon"
+  const char* json;    // gateways[].type
+};
+constexpr TypeNames kTypeNames[] = {
+    {DaemonType::kMon, "mon.", "cairn-mon", "mon"},
+    {DaemonType::kOsd, "osd.", "cairn-osd", "osd"},
+    {DaemonType::kS3, "s3.", "cairn-s3", "s3"},
+    {DaemonType::kNbd, "nbd.", "cairn-nbd", "nbd"},
+};
+const TypeNames& names_of(DaemonType t) {
+  for (const TypeNames& n : kTypeNames) {
+    if (n.type == t) return n;
+  }
+  CAIRN_CHECK(false);
+  return kTypeNames[0];
 }
+bool is_gateway(DaemonType t) { return t == DaemonType::kS3 || t == DaemonType::kNbd; }
+}  // namespace
 
-std::string DaemonInfo::binary() const {
-  return type == DaemonType::kMon ? "cairn-mon" : "cairn-osd";
-}
+std::string DaemonInfo::name() const { return names_of(type).prefix + std::to_string(id); }
+
+std::string DaemonInfo::binary() const { return names_of(type).binary; }
 
 std::string ClusterInfo::mon_addrs() const {
   std::string out;
@@ -108,7 +127,7 @@ std::string ClusterInfo::mon_addrs() const {
 }
 
 DaemonInfo* ClusterInfo::find(std::string_view name) {
-  for (auto* v : {&mons, &osds}) {
+  for (auto* v : {&mons, &osds, &gateways}) {
     for (DaemonInfo& d : *v) {
       if (d.name() == name) return &d;
     }
@@ -117,16 +136,16 @@ DaemonInfo* ClusterInfo::find(std::string_view name) {
 }
 
 Result<std::pair<DaemonType, int>> parse_daemon_name(std::string_view name) {
-  DaemonType type;
-  if (name.starts_with("mon.")) {
-    type = DaemonType::kMon;
-  } else if (name.starts_with("osd.")) {
-    type = DaemonType::kOsd;
-  } else {
-    return Status::InvalidArgument("'" + std::string(name) +
-                                   "' is not a daemon name like mon.0 or osd.1");
+  const TypeNames* tn = nullptr;
+  for (const TypeNames& n : kTypeNames) {
+    if (name.starts_with(n.prefix)) tn = &n;
   }
-  std::string_view num = name.substr(4);
+  if (tn == nullptr) {
+    return Status::InvalidArgument("'" + std::string(name) +
+                                   "' is not a daemon name like mon.0, osd.1 or s3.0");
+  }
+  DaemonType type = tn->type;
+  std::string_view num = name.substr(std::string_view(tn->prefix).size());
   if (num.empty() || num.size() > 6) {
     return Status::InvalidArgument("bad daemon id in '" + std::string(name) + "'");
   }
@@ -240,6 +259,12 @@ Result<std::string> ensure_keyring(const std::string& path) {
 
 std::vector<std::string> daemon_argv(const std::string& dir, const std::string& bin_dir,
                                      const ClusterInfo& cluster, const DaemonInfo& d) {
+  if (is_gateway(d.type)) {
+    std::vector<std::string> argv = {bin_dir + "/" + d.binary(), "--id", std::to_string(d.id),
+                                     "--addr", d.addr, "--http", d.http, "--conf", cluster.conf};
+    if (d.type == DaemonType::kS3) argv.insert(argv.end(), {"--admin-file", dir + "/s3-admin.json"});
+    return argv;
+  }
   std::vector<std::string> argv = {bin_dir + "/" + d.binary(),
                                    "--id",
                                    std::to_string(d.id),
@@ -293,6 +318,29 @@ Result<ClusterInfo> parse_cluster_json(std::string_view text) {
         out->push_back(std::move(d));
       }
     }
+    if (j.contains("gateways")) {
+      for (const json& e : j.at("gateways")) {
+        DaemonInfo d;
+        const std::string t = e.at("type").get<std::string>();
+        bool known = false;
+        for (const TypeNames& n : kTypeNames) {
+          if (t == n.json && is_gateway(n.type)) {
+            d.type = n.type;
+            known = true;
+          }
+        }
+        if (!known) return Status::Corruption("cluster.json: unknown gateway type '" + t + "'");
+        d.id = e.at("id").get<int>();
+        d.addr = e.value("addr", "");
+        d.http = e.value("http", "");
+        d.pid = e.value("pid", 0);
+        c.gateways.push_back(std::move(d));
+      }
+    }
+    if (j.contains("s3") && j["s3"].is_object()) {
+      c.s3_access_key = j["s3"].value("access_key", "");
+      c.s3_secret_key = j["s3"].value("secret_key", "");
+    }
   } catch (const json::exception& e) {
     return Status::Corruption(std::string("cluster.json: ") + e.what());
   }
@@ -311,6 +359,24 @@ std::string merge_cluster_json(std::string_view existing, const ClusterInfo& c) 
   for (const DaemonInfo& d : c.mons) j["mons"].push_back(daemon_to_json(d));
   j["osds"] = ojson::array();
   for (const DaemonInfo& d : c.osds) j["osds"].push_back(daemon_to_json(d));
+  if (!c.gateways.empty()) {
+    j["gateways"] = ojson::array();
+    for (const DaemonInfo& d : c.gateways) {
+      ojson g = {{"type", names_of(d.type).json}};
+      g.update(daemon_to_json(d));
+      j["gateways"].push_back(std::move(g));
+    }
+  } else {
+    j.erase("gateways");
+  }
+  for (const DaemonInfo& d : c.gateways) {
+    if (d.type == DaemonType::kS3 && d.id == 0) {
+      j["s3"] = {{"endpoint", "http://" + d.addr},
+                 {"access_key", c.s3_access_key},
+                 {"secret_key", c.s3_secret_key}};
+    }
+    if (d.type == DaemonType::kNbd && d.id == 0) j["nbd"] = {{"uri", "nbd://" + d.addr}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -584,10 +650,39 @@ Status LocalCluster::check_binaries(bool mons, bool osds) const {
   return Status::Ok();
 }
 
+bool LocalCluster::has_binary(DaemonType type) const {
+  const std::string path = opts_.bin_dir + "/" + names_of(type).binary;
+  return ::access(path.c_str(), X_OK) == 0;
+}
+
+Status LocalCluster::plan_gateways() {
+  for (DaemonType t : {DaemonType::kS3, DaemonType::kNbd}) {
+    bool present = false;
+    for (const DaemonInfo& d : info_.gateways) present |= d.type == t;
+    if (!present && has_binary(t)) info_.gateways.push_back({t, 0, "", "", "", 0});
+  }
+  bool s3 = false;
+  for (const DaemonInfo& d : info_.gateways) s3 |= d.type == DaemonType::kS3;
+  if (!s3) return Status::Ok();
+  if (info_.s3_access_key.empty() || info_.s3_secret_key.empty()) {
+    auto ak = random_hex(10);
+    auto sk = random_hex(20);
+    if (!ak.ok()) return ak.status();
+    if (!sk.ok()) return sk.status();
+    info_.s3_access_key = *ak;
+    for (char& c : info_.s3_access_key) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    info_.s3_secret_key = *sk;
+  }
+  json admin = {{"user", "admin"},
+                {"access_key", info_.s3_access_key},
+                {"secret_key", info_.s3_secret_key}};
+  return write_file_atomic(s3_admin_path(), admin.dump() + "\n", 0600);
+}
+
 Status LocalCluster::assign_ports(std::vector<DaemonInfo*> ds, bool any_mon_running) {
   // Every port recorded for any daemon stays reserved, running or not.
   std::set<uint16_t> reserved;
-  for (auto* v : {&info_.mons, &info_.osds}) {
+  for (auto* v : {&info_.mons, &info_.osds, &info_.gateways}) {
     for (const DaemonInfo& d : *v) {
       reserved.insert(port_of(d.addr));
       reserved.insert(port_of(d.http));
@@ -787,6 +882,35 @@ Status LocalCluster::up(std::optional<int> mons, std::optional<int> osds) {
     say("waiting for " + count(all_osds.size(), "OSD") + " to boot and be marked up... ");
     CAIRN_RETURN_IF_ERROR(wait_healthy(all_osds, opts_.osd_timeout_ms));
   }
+
+  // Gateways need OSDs (they create their pools on first start).
+  if (!info_.osds.empty()) {
+    CAIRN_RETURN_IF_ERROR(plan_gateways());
+    std::vector<DaemonInfo*> start_gws, all_gws;
+    for (DaemonInfo& d : info_.gateways) {
+      if (!has_binary(d.type)) continue;  // e.g. a build without it: skip, keep the record
+      all_gws.push_back(&d);
+      d.pid = running_pid(d);
+      if (d.pid == 0) start_gws.push_back(&d);
+    }
+    CAIRN_RETURN_IF_ERROR(assign_ports(start_gws, true));
+    CAIRN_RETURN_IF_ERROR(save());
+    if (!start_gws.empty()) {
+      say("starting " + count(start_gws.size(), "gateway") + "\n");
+      for (DaemonInfo* d : start_gws) {
+        Status st = spawn(*d);
+        if (!st.ok()) {
+          (void)save();
+          return st;
+        }
+      }
+      CAIRN_RETURN_IF_ERROR(save());
+    }
+    if (!all_gws.empty()) {
+      say("waiting for " + count(all_gws.size(), "gateway") + " to become healthy... ");
+      CAIRN_RETURN_IF_ERROR(wait_healthy(all_gws, opts_.gateway_timeout_ms));
+    }
+  }
   return save();
 }
 
@@ -826,13 +950,17 @@ Status LocalCluster::down() {
   auto lock = Lock::acquire(opts_.dir);
   if (!lock.ok()) return lock.status();
   CAIRN_RETURN_IF_ERROR(load());  // again, under the lock
-  std::vector<DaemonInfo*> osds, mons;
+  std::vector<DaemonInfo*> gws, osds, mons;
+  for (DaemonInfo& d : info_.gateways) gws.push_back(&d);
   for (DaemonInfo& d : info_.osds) osds.push_back(&d);
   for (DaemonInfo& d : info_.mons) mons.push_back(&d);
-  // OSDs first: they report to the monitors while shutting down.
+  // Gateways first (they are clients), then OSDs: they report to the
+  // monitors while shutting down.
+  Status st0 = stop_all(gws);
   Status st = stop_all(osds);
   Status st2 = stop_all(mons);
   CAIRN_RETURN_IF_ERROR(save());
+  if (!st0.ok()) return st0;
   return st.ok() ? st2 : st;
 }
 
@@ -853,6 +981,9 @@ Status LocalCluster::start_daemon(std::string_view name, bool wait) {
     return save();
   }
   CAIRN_RETURN_IF_ERROR(check_binaries(d->type == DaemonType::kMon, d->type == DaemonType::kOsd));
+  if (is_gateway(d->type) && !has_binary(d->type)) {
+    return Status::NotFound("cannot find the " + d->binary() + " executable in " + opts_.bin_dir);
+  }
   bool any_mon_running = false;
   for (const DaemonInfo& m : info_.mons) any_mon_running |= running_pid(m) != 0;
   CAIRN_RETURN_IF_ERROR(assign_ports({d}, any_mon_running));
@@ -860,8 +991,9 @@ Status LocalCluster::start_daemon(std::string_view name, bool wait) {
   CAIRN_RETURN_IF_ERROR(save());
   if (!wait) return Status::Ok();
   say("waiting for " + std::string(name) + " to become healthy... ");
-  return wait_healthy({d},
-                      d->type == DaemonType::kMon ? opts_.mon_timeout_ms : opts_.osd_timeout_ms);
+  return wait_healthy({d}, d->type == DaemonType::kMon   ? opts_.mon_timeout_ms
+                          : d->type == DaemonType::kOsd ? opts_.osd_timeout_ms
+                                                        : opts_.gateway_timeout_ms);
 }
 
 Status LocalCluster::stop_daemon(std::string_view name) {
@@ -887,7 +1019,7 @@ Result<std::vector<DaemonStatus>> LocalCluster::status() const {
     return c.status();
   }
   std::vector<DaemonStatus> out;
-  for (auto* v : {&c->mons, &c->osds}) {
+  for (auto* v : {&c->mons, &c->osds, &c->gateways}) {
     for (const DaemonInfo& d : *v) {
       DaemonStatus s;
       s.info = d;
@@ -910,6 +1042,13 @@ std::string LocalCluster::summary() const {
   s += "  key:       " + info_.key_file + "\n";
   s += "  daemons:   " + cluster_json_path() + "\n";
   s += "  logs:      " + d + "/log/\n";
+  for (const DaemonInfo& g : info_.gateways) {
+    if (g.type == DaemonType::kS3 && g.id == 0) {
+      s += "  s3:        http://" + g.addr + " (access key " + info_.s3_access_key +
+           ", secret in cluster.json)\n";
+    }
+    if (g.type == DaemonType::kNbd && g.id == 0) s += "  nbd:       nbd://" + g.addr + "\n";
+  }
   if (!info_.mons.empty()) {
     s += "  metrics:   http://" + info_.mons[0].http +
          "/metrics (mon.0; see cluster.json for all)\n";

@@ -30,7 +30,9 @@
 
 namespace cairn {
 
-enum class DaemonType { kMon, kOsd };
+// Gateways (kS3, kNbd) are optional: `up` starts them only when their
+// executable sits beside the others.
+enum class DaemonType { kMon, kOsd, kS3, kNbd };
 
 struct DaemonInfo {
   DaemonType type = DaemonType::kMon;
@@ -40,8 +42,8 @@ struct DaemonInfo {
   std::string host;  // OSDs only: simulated host "node-N"
   int pid = 0;       // last known pid; 0 when stopped
 
-  std::string name() const;    // "mon.0", "osd.3"
-  std::string binary() const;  // "cairn-mon", "cairn-osd"
+  std::string name() const;    // "mon.0", "osd.3", "s3.0", "nbd.0"
+  std::string binary() const;  // "cairn-mon", "cairn-osd", "cairn-s3", "cairn-nbd"
 };
 
 struct ClusterInfo {
@@ -50,6 +52,10 @@ struct ClusterInfo {
   std::string key_file;  // absolute path of the keyring
   std::vector<DaemonInfo> mons;
   std::vector<DaemonInfo> osds;
+  std::vector<DaemonInfo> gateways;  // s3.N and nbd.N, started after the OSDs
+  // The S3 admin user `up` creates (cluster.json "s3"); empty without S3.
+  std::string s3_access_key;
+  std::string s3_secret_key;
 
   // "127.0.0.1:P0,127.0.0.1:P1,..." in mon id order.
   std::string mon_addrs() const;
@@ -58,7 +64,7 @@ struct ClusterInfo {
 
 // ---- Pure-ish building blocks (each tested on its own) ----
 
-// "mon.3" -> (kMon, 3). InvalidArgument for anything else.
+// "mon.3" -> (kMon, 3); also "osd.N", "s3.N", "nbd.N". InvalidArgument otherwise.
 Result<std::pair<DaemonType, int>> parse_daemon_name(std::string_view name);
 
 // n distinct free TCP ports on 127.0.0.1, none in `avoid`, found by binding
@@ -88,6 +94,8 @@ Result<std::string> read_keyring(const std::string& path);
 //             --peers 0=A0,1=A1,...
 //   cairn-osd --id N --data DIR/osd.N --addr A --http H --host node-N --key KEY
 //             --mon A0,A1,...
+//   cairn-s3  --id N --addr A --http H --conf DIR/cairn.conf --admin-file DIR/s3-admin.json
+//   cairn-nbd --id N --addr A --http H --conf DIR/cairn.conf
 std::vector<std::string> daemon_argv(const std::string& dir, const std::string& bin_dir,
                                      const ClusterInfo& cluster, const DaemonInfo& daemon);
 
@@ -95,8 +103,9 @@ std::vector<std::string> daemon_argv(const std::string& dir, const std::string& 
 std::string render_cairn_conf(const ClusterInfo& cluster);
 
 // cluster.json: parse, and merge `cluster` into existing text while keeping
-// every top-level key this module does not own (e.g. "s3", "nbd"). Unparseable
-// existing text is replaced.
+// every top-level key this module does not own. It owns "gateways", and "s3"
+// ({"endpoint", "access_key", "secret_key"}) / "nbd" ({"uri"}) while such a
+// gateway is part of the cluster. Unparseable existing text is replaced.
 Result<ClusterInfo> parse_cluster_json(std::string_view text);
 std::string merge_cluster_json(std::string_view existing, const ClusterInfo& cluster);
 Result<ClusterInfo> read_cluster_json(const std::string& path);  // NotFound if absent
@@ -135,6 +144,7 @@ struct LocalClusterOptions {
   std::string bin_dir;          // where cairn-mon, cairn-osd live; "" = beside /proc/self/exe
   int mon_timeout_ms = 30'000;  // monitors reach quorum
   int osd_timeout_ms = 60'000;  // OSDs boot and are marked up
+  int gateway_timeout_ms = 60'000;  // gateways report healthy
   int stop_grace_ms = 10'000;   // SIGTERM -> SIGKILL
   // Human progress lines (each ends with '\n', may be a partial line ending in
   // "... " followed later by "ok\n"). Null = silent.
@@ -184,6 +194,7 @@ class LocalCluster {
   std::string conf_path() const { return opts_.dir + "/cairn.conf"; }
   std::string cluster_json_path() const { return opts_.dir + "/cluster.json"; }
   std::string keyring_path() const { return opts_.dir + "/keyring"; }
+  std::string s3_admin_path() const { return opts_.dir + "/s3-admin.json"; }
   std::string log_path(std::string_view name) const;
   std::string pid_path(std::string_view name) const;
   std::string data_path(std::string_view name) const;
@@ -194,6 +205,10 @@ class LocalCluster {
   // pid of the running daemon `name` of this dir, or 0.
   int running_pid(const DaemonInfo& d) const;
   Status check_binaries(bool mons, bool osds) const;
+  bool has_binary(DaemonType type) const;
+  // Adds the gateways whose executables exist (first up) and writes the S3
+  // admin credentials file.
+  Status plan_gateways();
   // Gives every not-running daemon in `ds` usable ports; monitors keep theirs.
   Status assign_ports(std::vector<DaemonInfo*> ds, bool any_mon_running);
   Status spawn(DaemonInfo& d);

@@ -38,11 +38,15 @@ namespace fs = std::filesystem;
 int run_fake_daemon(const std::string& binary, int argc, char** argv) {
   std::map<std::string, std::string> flags;
   for (int i = 1; i + 1 < argc; i += 2) flags[argv[i]] = argv[i + 1];
-  std::vector<std::string> required = {"--id", "--data", "--addr", "--http", "--key"};
+  const bool gateway = binary == "cairn-s3" || binary == "cairn-nbd";
+  std::vector<std::string> required = {"--id", "--addr", "--http"};
   if (binary == "cairn-mon") {
-    required.insert(required.end(), {"--fsid", "--peers"});
+    required.insert(required.end(), {"--data", "--key", "--fsid", "--peers"});
+  } else if (binary == "cairn-osd") {
+    required.insert(required.end(), {"--data", "--key", "--host", "--mon"});
   } else {
-    required.insert(required.end(), {"--host", "--mon"});
+    required.push_back("--conf");
+    if (binary == "cairn-s3") required.push_back("--admin-file");
   }
   for (const std::string& f : required) {
     if (!flags.count(f)) {
@@ -50,7 +54,12 @@ int run_fake_daemon(const std::string& binary, int argc, char** argv) {
       return 2;
     }
   }
-  const std::string name = (binary == "cairn-mon" ? "mon." : "osd.") + flags["--id"];
+  const std::string name = (binary == "cairn-mon"   ? "mon."
+                            : binary == "cairn-osd" ? "osd."
+                            : binary == "cairn-s3"  ? "s3."
+                                                    : "nbd.") +
+                           flags["--id"];
+  if (gateway) flags["--data"] = fs::path(flags["--conf"]).parent_path().string() + "/" + name;
   if (const char* f = std::getenv("CAIRN_FAKE_FAIL"); f && name == f) {
     std::fprintf(stderr, "fake %s: failing on purpose: disk on fire\n", name.c_str());
     return 1;
@@ -91,7 +100,9 @@ int maybe_run_fake_daemon() {
   std::vector<std::string> args = process_cmdline(::getpid());
   if (args.empty()) return 0;
   std::string base = fs::path(args[0]).filename().string();
-  if (base != "cairn-mon" && base != "cairn-osd") return 0;
+  if (base != "cairn-mon" && base != "cairn-osd" && base != "cairn-s3" && base != "cairn-nbd") {
+    return 0;
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   std::fflush(stdout);
@@ -464,6 +475,46 @@ TEST_F(LocalClusterRun, GatewayKeysSurviveRewrites) {
   ASSERT_TRUE(make().stop_daemon("osd.0").ok());
   ASSERT_TRUE(make().down().ok());
   EXPECT_EQ("127.0.0.1:1", nlohmann::json::parse(read_file(dir_ + "/cluster.json"))["s3"]["addr"]);
+}
+
+TEST_F(LocalClusterRun, GatewaysStartWhenTheirBinariesExist) {
+  fs::create_symlink(fs::read_symlink("/proc/self/exe"), bin_ + "/cairn-s3");
+  ASSERT_TRUE(make().up(1, 1).ok()) << progress_;
+  EXPECT_NE(std::string::npos, progress_.find("waiting for 1 gateway to become healthy... ok"))
+      << progress_;
+  auto j = nlohmann::json::parse(read_file(dir_ + "/cluster.json"));
+  ASSERT_EQ(1u, j["gateways"].size());
+  EXPECT_EQ("s3", j["gateways"][0]["type"]);
+  const std::string addr = j["gateways"][0]["addr"];
+  EXPECT_EQ("http://" + addr, j["s3"]["endpoint"]);
+  const std::string ak = j["s3"]["access_key"], sk = j["s3"]["secret_key"];
+  EXPECT_EQ(20u, ak.size());
+  EXPECT_EQ(40u, sk.size());
+  EXPECT_FALSE(j.contains("nbd"));  // no cairn-nbd beside the others
+  // The gateway got its admin credentials through a private file.
+  auto admin = nlohmann::json::parse(read_file(dir_ + "/s3-admin.json"));
+  EXPECT_EQ(ak, admin["access_key"]);
+  EXPECT_EQ(sk, admin["secret_key"]);
+  struct stat sb;
+  ASSERT_EQ(0, ::stat((dir_ + "/s3-admin.json").c_str(), &sb));
+  EXPECT_EQ(0600u, sb.st_mode & 0777);
+  std::string argv = read_file(dir_ + "/s3.0/argv");
+  EXPECT_NE(std::string::npos, argv.find("--conf\n" + dir_ + "/cairn.conf\n")) << argv;
+  EXPECT_EQ(3, count_running());
+
+  // stop/start by name; down stops it; up brings it back with the same keys.
+  ASSERT_TRUE(make().stop_daemon("s3.0").ok());
+  EXPECT_EQ(2, count_running());
+  ASSERT_TRUE(make().start_daemon("s3.0").ok());
+  EXPECT_EQ(3, count_running());
+  ASSERT_TRUE(make().down().ok());
+  EXPECT_EQ(0, count_running());
+  ASSERT_TRUE(make().up().ok());
+  auto j2 = nlohmann::json::parse(read_file(dir_ + "/cluster.json"));
+  EXPECT_EQ(ak, j2["s3"]["access_key"]);
+  EXPECT_EQ(3, count_running());
+  EXPECT_EQ(DaemonType::kS3, parse_daemon_name("s3.0")->first);
+  EXPECT_EQ(DaemonType::kNbd, parse_daemon_name("nbd.2")->first);
 }
 
 TEST_F(LocalClusterRun, FailingDaemonShowsLogTail) {

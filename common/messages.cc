@@ -536,4 +536,101 @@ Result<PgPushRequest> PgPushRequest::decode(std::string_view b) {
   });
 }
 
+std::string ScrubMapRequest::encode() const {
+  std::string out;
+  Encoder e(&out);
+  e.i32(pool);
+  e.u32(pg);
+  e.boolean(deep);
+  return out;
+}
+
+Result<ScrubMapRequest> ScrubMapRequest::decode(std::string_view b) {
+  return decode_all<ScrubMapRequest>(b, "scrub map request", [](Decoder& d, ScrubMapRequest& t) {
+    t.pool = d.i32();
+    t.pg = d.u32();
+    t.deep = d.boolean();
+  });
+}
+
+std::string ScrubMapReply::encode() const {
+  std::string out;
+  Encoder e(&out);
+  head.encode(e);
+  e.u32(static_cast<uint32_t>(objects.size()));
+  for (const auto& [name, o] : objects) {
+    e.str(name);
+    e.u64(o.version);
+    e.u64(o.size);
+    e.u32(o.crc);
+    e.boolean(o.read_error);
+  }
+  return out;
+}
+
+Result<ScrubMapReply> ScrubMapReply::decode(std::string_view b) {
+  return decode_all<ScrubMapReply>(b, "scrub map", [](Decoder& d, ScrubMapReply& t) {
+    CAIRN_DECODE_HEAD(d, t);
+    uint32_t n = d.count();
+    for (uint32_t i = 0; i < n && d.ok(); ++i) {
+      std::string name = d.str();
+      ScrubEntry& o = t.objects[name];
+      o.version = d.u64();
+      o.size = d.u64();
+      o.crc = d.u32();
+      o.read_error = d.boolean();
+    }
+  });
+}
+
+std::string ScrubRequest::encode() const {
+  std::string out;
+  Encoder e(&out);
+  e.i32(pool);
+  e.u32(pg);
+  e.boolean(deep);
+  e.boolean(repair);
+  return out;
+}
+
+Result<ScrubRequest> ScrubRequest::decode(std::string_view b) {
+  return decode_all<ScrubRequest>(b, "scrub request", [](Decoder& d, ScrubRequest& t) {
+    t.pool = d.i32();
+    t.pg = d.u32();
+    t.deep = d.boolean();
+    t.repair = d.boolean();
+  });
+}
+
+std::string ScrubReply::encode() const {
+  std::string out;
+  Encoder e(&out);
+  head.encode(e);
+  e.u64(objects);
+  e.u32(static_cast<uint32_t>(inconsistent.size()));
+  for (const auto& i : inconsistent) {
+    e.str(i.object);
+    e.i32(i.osd);
+    e.str(i.reason);
+  }
+  e.u64(repaired);
+  return out;
+}
+
+Result<ScrubReply> ScrubReply::decode(std::string_view b) {
+  return decode_all<ScrubReply>(b, "scrub reply", [](Decoder& d, ScrubReply& t) {
+    CAIRN_DECODE_HEAD(d, t);
+    t.objects = d.u64();
+    uint32_t n = d.count();
+    for (uint32_t i = 0; i < n && d.ok(); ++i) {
+      Inconsistency x;
+      x.object = d.str();
+      x.osd = d.i32();
+      x.reason = d.str();
+      t.inconsistent.push_back(std::move(x));
+    }
+    t.repaired = d.u64();
+  });
+}
+
 }  // namespace cairn

@@ -30,6 +30,8 @@ enum class MsgType : uint16_t {
   kPgListObjects = 23,  // PgListRequest -> PgListReply
   kPgPull = 24,         // PgObjectRef -> PgObjectData (recovery)
   kPgPush = 25,         // PgPushRequest -> StatusReply (recovery)
+  kPgScrubMap = 26,     // ScrubMapRequest -> ScrubMapReply (one member's inventory)
+  kPgScrub = 27,        // ScrubRequest -> ScrubReply (client -> primary)
 };
 
 // Every reply starts with a status; a non-ok status may carry a hint
@@ -284,6 +286,54 @@ struct PgPushRequest {
   uint64_t last_update = 0;         // set the replica's PG to this when non-zero
   std::string encode() const;
   static Result<PgPushRequest> decode(std::string_view b);
+};
+
+// ---- scrub ------------------------------------------------------------------
+
+struct ScrubMapRequest {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  bool deep = false;  // read every byte and checksum it
+  std::string encode() const;
+  static Result<ScrubMapRequest> decode(std::string_view b);
+};
+
+struct ScrubEntry {
+  uint64_t version = 0;
+  uint64_t size = 0;
+  uint32_t crc = 0;       // deep scrub: crc32c of the data
+  bool read_error = false;  // deep scrub: the store found a bad block checksum
+};
+
+struct ScrubMapReply {
+  StatusReply head;
+  std::map<std::string, ScrubEntry> objects;
+  std::string encode() const;
+  static Result<ScrubMapReply> decode(std::string_view b);
+};
+
+struct ScrubRequest {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  bool deep = false;
+  bool repair = false;
+  std::string encode() const;
+  static Result<ScrubRequest> decode(std::string_view b);
+};
+
+struct Inconsistency {
+  std::string object;
+  OsdId osd = kNoOsd;
+  std::string reason;  // "missing", "extra", "version", "size", "data checksum", "read error"
+};
+
+struct ScrubReply {
+  StatusReply head;
+  uint64_t objects = 0;
+  std::vector<Inconsistency> inconsistent;
+  uint64_t repaired = 0;
+  std::string encode() const;
+  static Result<ScrubReply> decode(std::string_view b);
 };
 
 }  // namespace cairn

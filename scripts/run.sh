@@ -4,7 +4,12 @@
 # Stop it with: build/bin/cairn down --dir ./cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${SANITIZE:-0}" = "1" ]; then
+  export BUILD_DIR=${BUILD_DIR:-build-asan}
+else
+  export BUILD_DIR=${BUILD_DIR:-build}
+fi
 ./scripts/install-deps.sh
 ./scripts/build.sh
 CAIRN_DIR=${CAIRN_DIR:-$PWD/cluster}
-exec build/bin/cairn up --dir "$CAIRN_DIR" "$@"
+exec "$BUILD_DIR/bin/cairn" up --dir "$CAIRN_DIR" "$@"

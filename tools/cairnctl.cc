@@ -89,6 +89,12 @@ int run(int argc, char** argv) {
   add_cluster_commands(app, ctx, &action);
   add_obj_commands(app, ctx, &action);
   add_bench_commands(app, ctx, &action);
+#ifdef CAIRN_WITH_S3
+  add_s3_commands(app, ctx, &action);
+#endif
+  add_rbd_commands(app, ctx, &action);
+  add_pg_commands(app, ctx, &action);
+  add_osd_purge_command(app, ctx, &action);
   app.footer(kEpilogue);  // after the subcommands, which would inherit it
 
   try {

@@ -42,6 +42,10 @@ void add_status_commands(CLI::App& app, Context& ctx, Action* action);   // stat
 void add_cluster_commands(CLI::App& app, Context& ctx, Action* action);  // pool, osd
 void add_obj_commands(CLI::App& app, Context& ctx, Action* action);      // obj
 void add_bench_commands(CLI::App& app, Context& ctx, Action* action);    // bench
+void add_s3_commands(CLI::App& app, Context& ctx, Action* action);       // s3 (with rgw/)
+void add_rbd_commands(CLI::App& app, Context& ctx, Action* action);      // rbd
+void add_pg_commands(CLI::App& app, Context& ctx, Action* action);       // pg
+void add_osd_purge_command(CLI::App& app, Context& ctx, Action* action);  // osd purge
 
 // Adds --format {plain,json,json-pretty} to a subcommand.
 void add_format_option(CLI::App* sub, Context& ctx);

@@ -93,6 +93,10 @@ awaitable<void> OsdService::shutdown() {
 void OsdService::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (store_) {
+    Status st = store_->quiesce();  // flush memtables: a restart replays no WAL
+    if (!st.ok()) spdlog::warn("flushing the object store at shutdown: {}", st.to_string());
+  }
   healthy_ = false;
   if (server_) server_->stop();
   if (peers_) peers_->close_all();
@@ -210,7 +214,11 @@ std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const 
     if (backfilling) s += "+backfilling";
     if (pg.up.size() < pool.size) s += "+undersized";
     if (pg.up.size() < pool.size || backfilling) s += "+degraded";
-    if (!pg.recovering && !backfilling && pg.up.size() >= pool.size) s += "+clean";
+    if (pg.inconsistent_objects > 0) s += "+inconsistent";
+    if (!pg.recovering && !backfilling && pg.up.size() >= pool.size &&
+        pg.inconsistent_objects == 0) {
+      s += "+clean";
+    }
   }
   return s;
 }
@@ -354,6 +362,18 @@ awaitable<void> OsdService::handle(net::ConnectionPtr conn, net::Frame frame) {
       auto r = PgObjectRef::decode(frame.payload);
       if (!r.ok()) break;
       conn->reply(req, t, (co_await do_pull(std::move(*r))).encode());
+      co_return;
+    }
+    case MsgType::kPgScrubMap: {
+      auto r = ScrubMapRequest::decode(frame.payload);
+      if (!r.ok()) break;
+      conn->reply(req, t, (co_await do_scrub_map(*r)).encode());
+      co_return;
+    }
+    case MsgType::kPgScrub: {
+      auto r = ScrubRequest::decode(frame.payload);
+      if (!r.ok()) break;
+      conn->reply(req, t, (co_await do_scrub(*r)).encode());
       co_return;
     }
     case MsgType::kPgPush: {

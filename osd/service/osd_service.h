@@ -62,7 +62,8 @@ struct Pg {
   // Up members still being brought up to date in the background. Writes skip
   // them (they get the final state at cut-over) and do not count as copies.
   std::set<OsdId> backfill_targets;
-  bool paused = false;          // cut-over in progress: new writes wait
+  bool paused = false;          // cut-over or scrub in progress: new writes wait
+  uint64_t inconsistent_objects = 0;  // found by the last scrub and not repaired
   size_t inflight_writes = 0;   // writes between version assignment and ack
   uint64_t peering_gen = 0;     // bumped per interval: stale peering aborts
   uint64_t last_update = 0;     // newest PG log version applied here
@@ -132,6 +133,10 @@ class OsdService {
   net::awaitable<PgObjectReply> do_pull(PgObjectRef ref);
   net::awaitable<StatusReply> do_push(PgPushRequest req);
   net::awaitable<PgInfoReply> do_pg_info(PgRef ref);
+
+  // osd_scrub.cc
+  net::awaitable<ScrubMapReply> do_scrub_map(ScrubMapRequest req);
+  net::awaitable<ScrubReply> do_scrub(ScrubRequest req);
 
   boost::asio::io_context& io_;
   OsdOptions opts_;

@@ -41,6 +41,8 @@ std::string encode_header(const ImageHeader& h) {
     e.u64(s.created_ns);
     e.boolean(s.is_protected);
   }
+  e.u32(static_cast<uint32_t>(h.retired_snaps.size()));
+  for (uint64_t id : h.retired_snaps) e.u64(id);
   e.boolean(h.parent.has_value());
   if (h.parent) {
     e.str(h.parent->pool);
@@ -75,6 +77,8 @@ Result<ImageHeader> decode_header(std::string_view bytes) {
     s.is_protected = d.boolean();
     h.snaps.push_back(std::move(s));
   }
+  uint32_t nr = d.count();
+  for (uint32_t i = 0; i < nr && d.ok(); ++i) h.retired_snaps.push_back(d.u64());
   if (d.boolean()) {
     ParentSpec p;
     p.pool = d.str();

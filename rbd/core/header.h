@@ -44,6 +44,9 @@ struct ImageHeader {
   uint64_t created_ns = 0;
   uint64_t snap_seq = 0;        // the highest snapshot id ever handed out
   std::vector<SnapInfo> snaps;  // ascending id
+  // Ids of removed snapshots whose clone objects still serve an older live
+  // snapshot (reads of snapshot S look at clones with id >= S).
+  std::vector<uint64_t> retired_snaps;
   std::optional<ParentSpec> parent;
   bool operator==(const ImageHeader&) const = default;
 

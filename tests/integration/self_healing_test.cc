@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -233,6 +235,70 @@ TEST(SelfHealing, AddedOsdTakesItsShareAndDataStaysReadable) {
   EXPECT_GT(share, 0.10);
   EXPECT_LT(share, 0.35);
   expect_fully_replicated(*c, "p", objects, 3);
+}
+
+// Flips one byte in every on-disk occurrence of marker under dir.
+int corrupt_files(const std::string& dir, const std::string& marker) {
+  int flipped = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!f.is_regular_file()) continue;
+    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(io)), std::istreambuf_iterator<char>());
+    for (size_t pos = bytes.find(marker); pos != std::string::npos; pos = bytes.find(marker, pos + 1)) {
+      io.seekp(static_cast<std::streamoff>(pos + marker.size() / 2));
+      char c = static_cast<char>(bytes[pos + marker.size() / 2] ^ 0x5a);
+      io.write(&c, 1);
+      ++flipped;
+    }
+  }
+  return flipped;
+}
+
+TEST(SelfHealing, DeepScrubFindsAndRepairsACorruptReplica) {
+  auto cluster = TestCluster::start(3, 3);
+  ASSERT_TRUE(cluster);
+  ASSERT_EQ(cluster->ctl("pool create p --size 3 --pg 8").exit_code, 0);
+  auto c = cluster->client();
+  ASSERT_TRUE(c);
+  const std::string marker = "<<cairn-scrub-marker-7f3a9c>>";
+  std::string data;
+  while (data.size() < 300000) data += marker + std::to_string(data.size()) + std::string(977, 'q');
+  ASSERT_TRUE(c->put("p", "victim", data).ok());
+  ASSERT_TRUE(c->put("p", "bystander", "fine").ok());
+  auto loc = c->locate("p", "victim");
+  ASSERT_TRUE(loc.ok());
+  ASSERT_EQ(loc->up.size(), 3u);
+  OsdId bad = loc->up[1];  // a replica, not the primary
+  std::string name = "osd." + std::to_string(bad);
+
+  // Corrupt its copy while it is stopped (a clean stop flushes to files).
+  CmdResult stop = run(bin("cairn") + " stop --dir " + cluster->dir() + " " + name);
+  ASSERT_EQ(stop.exit_code, 0) << stop.out;
+  ASSERT_GT(corrupt_files(cluster->dir() + "/" + name, marker), 0);
+  cluster->start_daemon(name);
+  ASSERT_TRUE(cluster->wait_osds_up(*c, 3, 60s));
+  ASSERT_TRUE(cluster->wait_clean(60s));
+
+  // Client reads go to the primary and are never the corrupt bytes.
+  EXPECT_EQ(*c->get("p", "victim"), data);
+  auto from_bad = c->read_from_osd("p", "victim", bad);
+  EXPECT_FALSE(from_bad.ok() && from_bad->data != data) << "corrupt bytes were returned";
+
+  CmdResult scrub = cluster->ctl("pg deep-scrub " + loc->pg + " --format json");
+  ASSERT_EQ(scrub.exit_code, 0) << scrub.out;
+  auto j = nlohmann::json::parse(scrub.out);
+  ASSERT_EQ(j["inconsistent"].size(), 1u) << scrub.out;
+  EXPECT_EQ(j["inconsistent"][0]["object"], "victim");
+  EXPECT_EQ(j["inconsistent"][0]["osd"], bad);
+
+  CmdResult repair = cluster->ctl("pg repair " + loc->pg + " --format json");
+  ASSERT_EQ(repair.exit_code, 0) << repair.out;
+  EXPECT_EQ(nlohmann::json::parse(repair.out)["repaired"], 1) << repair.out;
+  auto fixed = c->read_from_osd("p", "victim", bad);
+  ASSERT_TRUE(fixed.ok()) << fixed.status().to_string();
+  EXPECT_EQ(fixed->data, data);
+  scrub = cluster->ctl("pg deep-scrub " + loc->pg + " --format json");
+  EXPECT_EQ(nlohmann::json::parse(scrub.out)["inconsistent"].size(), 0u) << scrub.out;
 }
 
 }  // namespace

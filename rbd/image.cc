@@ -1,0 +1,596 @@
+#include "rbd/image.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/net/daemon.h"
+
+namespace cairn::rbd {
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr const char* kSnapXattr = "snap";      // on a head: newest snapshot it is preserved for
+constexpr const char* kAbsentXattr = "absent";  // on a clone: the object did not exist then
+// Object ops one image call keeps in flight (bounds memory for huge discards).
+constexpr size_t kFanout = 32;
+// Objects one allocation() call looks at; callers get a shorter answer.
+constexpr uint64_t kMaxAllocObjects = 64;
+
+awaitable<void> sleep_ms(uint64_t ms) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(std::chrono::milliseconds(ms));
+  co_await t.async_wait(kNoThrow);
+}
+
+bool is_not_found(const Result<OsdOpReply>& r) {
+  if (!r.ok()) return false;
+  if (r->head.status.is(Code::kNotFound)) return true;
+  return !r->results.empty() && r->results[0].status.is(Code::kNotFound);
+}
+
+}  // namespace
+
+// Tracks one write so flush() can wait for it.
+struct Image::WriteGuard {
+  WriteGuard(Image* img) : img(img), id(++img->writes_started_) { img->inflight_ids_.insert(id); }
+  ~WriteGuard() { img->write_done(id); }
+  Image* img;
+  uint64_t id;
+};
+
+void Image::write_done(uint64_t id) {
+  inflight_ids_.erase(id);
+  ++writes_done_;
+  progress_->cancel();
+}
+
+Image::Image(client::Client& c, PoolId pool, ImageSpec spec)
+    : c_(c), pool_(pool), spec_(std::move(spec)) {
+  progress_ = std::make_unique<asio::steady_timer>(c.executor());
+  progress_->expires_at(asio::steady_timer::time_point::max());
+  renew_timer_ = std::make_unique<asio::steady_timer>(c.executor());
+}
+
+Image::~Image() = default;
+
+awaitable<Result<std::shared_ptr<Image>>> Image::open(client::Client& c, ImageSpec spec,
+                                                      OpenOptions opts) {
+  auto pool = c.pool_id(spec.pool);
+  if (!pool.ok()) co_return pool.status();
+  auto id = co_await lookup_image_id(c, *pool, spec.image);
+  if (!id.ok()) co_return id.status();
+  std::shared_ptr<Image> img(new Image(c, *pool, spec));
+  bool want_write = opts.mode == OpenMode::kReadWrite && spec.snap.empty();
+  if (want_write) {
+    CAIRN_CHECK(!opts.lock.owner.empty());
+    img->lock_opts_ = opts.lock;
+    uint64_t sent = net::now_ms();
+    Status st = co_await acquire_lock(c, *pool, *id, opts.lock, &img->lock_value_);
+    if (!st.ok()) co_return st;
+    img->lease_valid_until_ms_ = sent + opts.lock.lease_ms * 3 / 4;
+  }
+  // Read the header after taking the lock: it cannot change under us now.
+  auto vh = co_await read_header(c, *pool, *id);
+  if (!vh.ok()) {
+    if (want_write) (void)co_await release_lock(c, *pool, *id, img->lock_value_);
+    co_return vh.status();
+  }
+  img->header_ = std::move(vh->header);
+  img->gen_ = std::move(vh->gen);
+  img->size_ = img->header_.size;
+  if (!spec.snap.empty()) {
+    const SnapInfo* s = img->header_.find_snap(spec.snap);
+    if (!s) co_return Status::NotFound("snapshot '" + spec.to_string() + "' does not exist");
+    img->snap_id_ = s->id;
+    img->size_ = s->size;
+  }
+  img->read_only_ = !want_write;
+  if (want_write) {
+    img->renew_running_ = true;
+    asio::co_spawn(c.executor(), img->renew_loop(), asio::detached);
+  }
+  co_return img;
+}
+
+awaitable<void> Image::renew_loop() {
+  auto self = shared_from_this();  // alive until the loop ends (after close)
+  uint64_t period = std::max<uint64_t>(lock_opts_.lease_ms / 3, 10);
+  while (!closing_ && !fenced_) {
+    renew_timer_->expires_after(std::chrono::milliseconds(period));
+    co_await renew_timer_->async_wait(kNoThrow);
+    if (closing_) break;
+    uint64_t sent = net::now_ms();
+    Status st = co_await renew_lock(c_, pool_, header_.id, lock_opts_, &lock_value_);
+    if (closing_) break;
+    if (st.ok()) {
+      lease_valid_until_ms_ = sent + lock_opts_.lease_ms * 3 / 4;
+    } else if (st.is(Code::kConflict) || st.is(Code::kNotFound)) {
+      spdlog::error("image {}: lost the exclusive lock ({}); refusing further writes",
+                    spec_.to_string(), st.to_string());
+      fenced_ = true;
+      lock_value_.clear();
+    } else {
+      spdlog::warn("image {}: lock renewal failed: {}", spec_.to_string(), st.to_string());
+    }
+    progress_->cancel();
+  }
+  renew_running_ = false;
+  progress_->cancel();
+}
+
+awaitable<Status> Image::check_writable() {
+  if (read_only_) {
+    co_return Status::PermissionDenied(spec_.snap.empty() ? "image is open read-only"
+                                                          : "snapshots are read-only");
+  }
+  // The lease lapsed without a successful renewal (cluster slow or
+  // partitioned): wait for the renewal loop, up to one lease.
+  uint64_t deadline = net::now_ms() + lock_opts_.lease_ms;
+  while (!fenced_ && !closing_ && net::now_ms() >= lease_valid_until_ms_) {
+    if (net::now_ms() >= deadline) {
+      co_return Status::Unavailable("cannot renew the image lock");
+    }
+    co_await sleep_ms(20);
+  }
+  if (fenced_) co_return Status::IoError("image lock was lost to another client; writes are fenced");
+  if (closing_) co_return Status::Shutdown("image is closing");
+  co_return Status::Ok();
+}
+
+// ---- reads ---------------------------------------------------------------------
+
+awaitable<Status> Image::read_object(uint64_t objno, uint64_t offset, uint64_t length,
+                                     uint64_t snap_id, char* out, bool* allocated) {
+  *allocated = false;
+  if (snap_id != 0) {
+    std::vector<uint64_t> ids;
+    for (const auto& s : header_.snaps) {
+      if (s.id >= snap_id) ids.push_back(s.id);
+    }
+    for (uint64_t r : header_.retired_snaps) {
+      if (r >= snap_id) ids.push_back(r);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (uint64_t id : ids) {
+      auto ops0 = ops(ObjectOp{.code = OpCode::kGetXattrs},
+           ObjectOp{.code = OpCode::kRead, .offset = offset, .length = length});
+      auto r = co_await c_.async_execute(
+          pool_, clone_object(header_.id, objno, id),
+          std::move(ops0));
+      if (is_not_found(r)) continue;
+      Status st = op_status(r);
+      if (!st.ok()) co_return st;
+      if (r->results[0].kvs.count(kAbsentXattr)) co_return Status::Ok();
+      const std::string& d = r->results[1].data;
+      std::memcpy(out, d.data(), std::min<size_t>(d.size(), length));
+      *allocated = true;
+      co_return Status::Ok();
+    }
+  }
+  auto ops1 = ops(ObjectOp{.code = OpCode::kRead, .offset = offset, .length = length});
+  auto r = co_await c_.async_execute(
+      pool_, data_object(header_.id, objno),
+      std::move(ops1));
+  if (is_not_found(r)) co_return Status::Ok();
+  Status st = op_status(r);
+  if (!st.ok()) co_return st;
+  const std::string& d = r->results[0].data;
+  std::memcpy(out, d.data(), std::min<size_t>(d.size(), length));
+  *allocated = true;
+  co_return Status::Ok();
+}
+
+awaitable<Result<ReadResult>> Image::read(uint64_t offset, uint64_t length) {
+  CAIRN_CHECK(offset <= size_ && length <= size_ - offset);
+  ReadResult rr;
+  rr.data.assign(length, '\0');
+  auto exts = map_extent(header_.object_size, offset, length);
+  std::unique_ptr<bool[]> alloc(new bool[exts.size()]);
+  std::vector<awaitable<Status>> tasks;
+  for (size_t i = 0; i < exts.size(); ++i) {
+    const auto& x = exts[i];
+    tasks.push_back(read_object(x.objno, x.offset, x.length, snap_id_, rr.data.data() + x.buf_offset,
+                                &alloc[i]));
+  }
+  auto sts = co_await when_all_bounded(std::move(tasks), kFanout);
+  for (auto& s : sts) {
+    if (!s.ok()) co_return s;
+  }
+  for (size_t i = 0; i < exts.size(); ++i) {
+    if (!rr.extents.empty() && rr.extents.back().allocated == alloc[i]) {
+      rr.extents.back().length += exts[i].length;
+    } else {
+      rr.extents.push_back(AllocExtent{exts[i].buf_offset, exts[i].length, alloc[i]});
+    }
+  }
+  co_return rr;
+}
+
+awaitable<Result<std::vector<AllocExtent>>> Image::allocation(uint64_t offset, uint64_t length) {
+  CAIRN_CHECK(offset <= size_ && length <= size_ - offset);
+  auto exts = map_extent(header_.object_size, offset, length);
+  if (exts.size() > kMaxAllocObjects) exts.resize(kMaxAllocObjects);
+  std::vector<AllocExtent> out;
+  if (snap_id_ != 0) {  // snapshots: report everything as data (correct, not thin)
+    uint64_t n = exts.back().buf_offset + exts.back().length;
+    out.push_back(AllocExtent{offset, n, true});
+    co_return out;
+  }
+  std::vector<uint64_t> sizes(exts.size(), 0);
+  std::vector<uint8_t> exists(exts.size(), 0);
+  struct Stat {
+    static awaitable<Status> run(client::Client& c, PoolId pool, std::string name, uint64_t* size,
+                                 uint8_t* exists) {
+      auto ops2 = ops(ObjectOp{.code = OpCode::kStat});
+      auto r = co_await c.async_execute(pool, std::move(name), std::move(ops2));
+      if (is_not_found(r)) co_return Status::Ok();
+      Status st = op_status(r);
+      if (!st.ok()) co_return st;
+      *exists = 1;
+      *size = r->results[0].size;
+      co_return Status::Ok();
+    }
+  };
+  std::vector<awaitable<Status>> tasks;
+  for (size_t i = 0; i < exts.size(); ++i) {
+    tasks.push_back(Stat::run(c_, pool_, data_object(header_.id, exts[i].objno), &sizes[i], &exists[i]));
+  }
+  auto sts = co_await when_all_bounded(std::move(tasks), kFanout);
+  for (auto& s : sts) {
+    if (!s.ok()) co_return s;
+  }
+  auto add = [&out](uint64_t off, uint64_t len, bool a) {
+    if (len == 0) return;
+    if (!out.empty() && out.back().allocated == a) {
+      out.back().length += len;
+    } else {
+      out.push_back(AllocExtent{off, len, a});
+    }
+  };
+  for (size_t i = 0; i < exts.size(); ++i) {
+    const auto& x = exts[i];
+    uint64_t abs = offset + x.buf_offset;
+    // Bytes past an object's end read as zeros: report them as a hole.
+    uint64_t data_end = exists[i] ? std::min(x.offset + x.length, std::max(sizes[i], x.offset)) : x.offset;
+    add(abs, data_end - x.offset, true);
+    add(abs + (data_end - x.offset), x.offset + x.length - data_end, false);
+  }
+  co_return out;
+}
+
+// ---- writes --------------------------------------------------------------------
+
+awaitable<Status> Image::copy_on_write(uint64_t objno) {
+  uint64_t latest = header_.latest_snap();
+  std::string head = data_object(header_.id, objno);
+  auto ops3 = ops(ObjectOp{.code = OpCode::kGetXattrs},
+                                      ObjectOp{.code = OpCode::kRead, .offset = 0, .length = 0});
+  auto r = co_await c_.async_execute(pool_, head,
+                                     std::move(ops3));
+  std::vector<ObjectOp> clone;
+  clone.push_back(ObjectOp{.code = OpCode::kCreate});
+  if (is_not_found(r)) {
+    clone.push_back(ObjectOp{.code = OpCode::kSetXattr, .key = kAbsentXattr, .value = "1"});
+  } else {
+    Status st = op_status(r);
+    if (!st.ok()) co_return st;
+    auto it = r->results[0].kvs.find(kSnapXattr);
+    if (it != r->results[0].kvs.end() && std::strtoull(it->second.c_str(), nullptr, 10) >= latest) {
+      co_return Status::Ok();  // already preserved for the newest snapshot
+    }
+    if (!r->results[1].data.empty()) {
+      clone.push_back(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(r->results[1].data)});
+    }
+  }
+  Status st = op_status(co_await c_.async_execute(pool_, clone_object(header_.id, objno, latest),
+                                                  std::move(clone)));
+  // An existing clone was written by an earlier attempt that did not finish:
+  // it holds the older content, keep it.
+  if (!st.ok() && !st.is(Code::kAlreadyExists)) co_return st;
+  auto ops4 = ops(ObjectOp{.code = OpCode::kSetXattr, .key = kSnapXattr, .value = std::to_string(latest)});
+  co_return op_status(co_await c_.async_execute(
+      pool_, head,
+      std::move(ops4)));
+}
+
+awaitable<Status> Image::prepare_object(uint64_t objno) {
+  if (header_.snaps.empty() || prepared_.count(objno)) co_return Status::Ok();
+  while (preparing_.count(objno)) co_await progress_->async_wait(kNoThrow);
+  if (prepared_.count(objno)) co_return Status::Ok();
+  preparing_.insert(objno);
+  Status st = co_await copy_on_write(objno);
+  preparing_.erase(objno);
+  if (st.ok()) prepared_.insert(objno);
+  progress_->cancel();
+  co_return st;
+}
+
+awaitable<Status> Image::write_object(uint64_t objno, uint64_t offset, std::string data) {
+  if (Status st = co_await prepare_object(objno); !st.ok()) co_return st;
+  auto ops5 = ops(ObjectOp{.code = OpCode::kWrite, .offset = offset, .data = std::move(data)});
+  co_return op_status(co_await c_.async_execute(
+      pool_, data_object(header_.id, objno),
+      std::move(ops5)));
+}
+
+awaitable<Status> Image::write(uint64_t offset, std::string data) {
+  if (Status st = co_await check_writable(); !st.ok()) co_return st;
+  if (offset > size_ || data.size() > size_ - offset) {
+    co_return Status::NoSpace("write past the end of the image");
+  }
+  WriteGuard guard(this);
+  auto exts = map_extent(header_.object_size, offset, data.size());
+  if (exts.size() == 1) co_return co_await write_object(exts[0].objno, exts[0].offset, std::move(data));
+  std::vector<awaitable<Status>> tasks;
+  for (const auto& x : exts) {
+    tasks.push_back(write_object(x.objno, x.offset, data.substr(x.buf_offset, x.length)));
+  }
+  for (auto& s : co_await when_all_bounded(std::move(tasks), kFanout)) {
+    if (!s.ok()) co_return s;
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> Image::zero_object(uint64_t objno, uint64_t offset, uint64_t length, bool punch) {
+  std::string name = data_object(header_.id, objno);
+  uint64_t obj_start = objno * header_.object_size;
+  // The whole object, or everything of it that lies inside the image.
+  bool whole = offset == 0 && (length == header_.object_size || obj_start + length >= size_);
+  if (!punch) {
+    if (Status st = co_await prepare_object(objno); !st.ok()) co_return st;
+    auto ops6 = ops(ObjectOp{.code = OpCode::kWrite, .offset = offset, .data = std::string(length, '\0')});
+    co_return op_status(co_await c_.async_execute(
+        pool_, name,
+        std::move(ops6)));
+  }
+  auto ops7 = ops(ObjectOp{.code = OpCode::kStat});
+  auto r = co_await c_.async_execute(pool_, name, std::move(ops7));
+  if (is_not_found(r)) co_return Status::Ok();  // absent objects already read as zeros
+  if (Status st = op_status(r); !st.ok()) co_return st;
+  uint64_t obj_size = r->results[0].size;
+  if (!whole && obj_size <= offset) co_return Status::Ok();
+  if (Status st = co_await prepare_object(objno); !st.ok()) co_return st;
+  Status st;
+  if (whole) {
+    auto ops8 = ops(ObjectOp{.code = OpCode::kRemove});
+    st = op_status(co_await c_.async_execute(pool_, name, std::move(ops8)));
+    if (st.is(Code::kNotFound)) st = Status::Ok();
+  } else if (offset + length >= obj_size) {
+    auto ops9 = ops(ObjectOp{.code = OpCode::kTruncate, .offset = offset});
+    st = op_status(co_await c_.async_execute(
+        pool_, name, std::move(ops9)));
+  } else {
+    auto ops10 = ops(ObjectOp{.code = OpCode::kWrite, .offset = offset, .data = std::string(length, '\0')});
+    st = op_status(co_await c_.async_execute(
+        pool_, name,
+        std::move(ops10)));
+  }
+  co_return st;
+}
+
+awaitable<Status> Image::write_zeroes(uint64_t offset, uint64_t length, bool punch_holes) {
+  if (Status st = co_await check_writable(); !st.ok()) co_return st;
+  if (offset > size_ || length > size_ - offset) {
+    co_return Status::NoSpace("zeroing past the end of the image");
+  }
+  WriteGuard guard(this);
+  auto exts = map_extent(header_.object_size, offset, length);
+  std::vector<awaitable<Status>> tasks;
+  for (const auto& x : exts) tasks.push_back(zero_object(x.objno, x.offset, x.length, punch_holes));
+  for (auto& s : co_await when_all_bounded(std::move(tasks), punch_holes ? kFanout : 4)) {
+    if (!s.ok()) co_return s;
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> Image::discard(uint64_t offset, uint64_t length) {
+  co_return co_await write_zeroes(offset, length, true);
+}
+
+awaitable<Status> Image::flush() {
+  uint64_t mark = writes_started_;
+  while (!inflight_ids_.empty() && *inflight_ids_.begin() <= mark) {
+    co_await progress_->async_wait(kNoThrow);
+  }
+  if (fenced_) co_return Status::IoError("image lock was lost to another client");
+  co_return Status::Ok();
+}
+
+// ---- header changes --------------------------------------------------------------
+
+awaitable<Status> Image::update_header(std::function<Status(ImageHeader&)> mutate) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    ImageHeader h = header_;
+    if (Status st = mutate(h); !st.ok()) co_return st;
+    Status st = co_await write_header(c_, pool_, h, gen_);
+    if (st.ok()) {
+      header_ = std::move(h);
+      gen_ = std::to_string(std::strtoull(gen_.c_str(), nullptr, 10) + 1);
+      co_return Status::Ok();
+    }
+    if (!st.is(Code::kConflict)) co_return st;
+    // Someone changed a field that needs no lock (name, protection): reload.
+    auto vh = co_await read_header(c_, pool_, header_.id);
+    if (!vh.ok()) co_return vh.status();
+    header_ = std::move(vh->header);
+    gen_ = std::move(vh->gen);
+  }
+  co_return Status::Conflict("image header is contended");
+}
+
+awaitable<Status> Image::resize(uint64_t new_size) {
+  if (Status st = co_await check_writable(); !st.ok()) co_return st;
+  if (Status st = validate_image_size(new_size); !st.ok()) co_return st;
+  if (new_size < size_) {
+    if (Status st = co_await discard(new_size, size_ - new_size); !st.ok()) co_return st;
+  }
+  Status st = co_await update_header([new_size](ImageHeader& h) {
+    h.size = new_size;
+    return Status::Ok();
+  });
+  if (st.ok()) size_ = new_size;
+  co_return st;
+}
+
+awaitable<Status> Image::snap_create(std::string name) {
+  if (Status st = co_await check_writable(); !st.ok()) co_return st;
+  if (Status st = validate_snap_name(name); !st.ok()) co_return st;
+  if (Status st = co_await flush(); !st.ok()) co_return st;
+  uint64_t size = size_;
+  uint64_t now = net::wall_ns();
+  Status st = co_await update_header([name, size, now](ImageHeader& h) {
+    if (h.find_snap(name)) return Status::AlreadyExists("snapshot '" + name + "' already exists");
+    h.snap_seq++;
+    h.snaps.push_back(SnapInfo{h.snap_seq, name, size, now, false});
+    return Status::Ok();
+  });
+  if (st.ok()) prepared_.clear();
+  co_return st;
+}
+
+awaitable<Status> Image::snap_remove(std::string name) {
+  if (Status st = co_await check_writable(); !st.ok()) co_return st;
+  const SnapInfo* s = header_.find_snap(name);
+  if (!s) co_return Status::NotFound("snapshot '" + name + "' does not exist");
+  if (s->is_protected) co_return Status::InvalidArgument("snapshot '" + name + "' is protected");
+  uint64_t id = s->id;
+  uint64_t objects = object_count(header_.object_size, std::max(s->size, size_));
+  bool older_live = header_.snaps.front().id < id;
+  // Clones made for this snapshot still serve older live ones: keep them
+  // (retired). Without older snapshots they, and older retired ones, are garbage.
+  std::vector<uint64_t> garbage;
+  if (!older_live) {
+    garbage.push_back(id);
+    for (uint64_t r : header_.retired_snaps) {
+      if (r < id) garbage.push_back(r);
+    }
+  }
+  Status st = co_await update_header([id, older_live](ImageHeader& h) {
+    std::erase_if(h.snaps, [id](const SnapInfo& x) { return x.id == id; });
+    if (older_live) {
+      h.retired_snaps.push_back(id);
+    } else {
+      std::erase_if(h.retired_snaps, [id](uint64_t r) { return r < id; });
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) co_return st;
+  struct Rm {
+    static awaitable<Status> run(client::Client& c, PoolId pool, std::string name) {
+      auto ops11 = ops(ObjectOp{.code = OpCode::kRemove});
+      Status s = op_status(co_await c.async_execute(pool, std::move(name), std::move(ops11)));
+      co_return s.is(Code::kNotFound) ? Status::Ok() : s;
+    }
+  };
+  std::vector<awaitable<Status>> tasks;
+  for (uint64_t g : garbage) {
+    for (uint64_t o = 0; o < objects; ++o) tasks.push_back(Rm::run(c_, pool_, clone_object(header_.id, o, g)));
+  }
+  for (auto& r : co_await when_all_bounded(std::move(tasks), kFanout)) {
+    if (!r.ok()) co_return r;
+  }
+  co_return Status::Ok();
+}
+
+awaitable<Status> Image::snap_protect(std::string name, bool protect) {
+  if (!header_.find_snap(name)) co_return Status::NotFound("snapshot '" + name + "' does not exist");
+  co_return co_await update_header([name, protect](ImageHeader& h) {
+    for (auto& s : h.snaps) {
+      if (s.name == name) s.is_protected = protect;
+    }
+    return Status::Ok();
+  });
+}
+
+awaitable<Status> Image::snap_rollback(std::string name) {
+  if (Status st = co_await check_writable(); !st.ok()) co_return st;
+  const SnapInfo* s = header_.find_snap(name);
+  if (!s) co_return Status::NotFound("snapshot '" + name + "' does not exist");
+  uint64_t snap_id = s->id;
+  uint64_t snap_size = s->size;
+  if (Status st = co_await flush(); !st.ok()) co_return st;
+  WriteGuard guard(this);
+  uint64_t objects = object_count(header_.object_size, std::max(snap_size, size_));
+  uint64_t osz = header_.object_size;
+  for (uint64_t o = 0; o < objects; ++o) {
+    uint64_t len = o * osz < snap_size ? std::min(osz, snap_size - o * osz) : 0;
+    std::string buf(len, '\0');
+    bool allocated = false;
+    if (len > 0) {
+      Status st = co_await read_object(o, 0, len, snap_id, buf.data(), &allocated);
+      if (!st.ok()) co_return st;
+    }
+    std::string head = data_object(header_.id, o);
+    auto ops12 = ops(ObjectOp{.code = OpCode::kStat});
+    auto r = co_await c_.async_execute(pool_, head, std::move(ops12));
+    bool head_exists = !is_not_found(r);
+    if (head_exists && !op_status(r).ok()) co_return op_status(r);
+    if (!allocated && !head_exists) continue;
+    if (Status st = co_await prepare_object(o); !st.ok()) co_return st;
+    Status st;
+    if (allocated) {
+      auto ops13 = ops(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(buf)});
+      st = op_status(co_await c_.async_execute(
+          pool_, head, std::move(ops13)));
+    } else {
+      auto ops14 = ops(ObjectOp{.code = OpCode::kRemove});
+      st = op_status(co_await c_.async_execute(pool_, head, std::move(ops14)));
+      if (st.is(Code::kNotFound)) st = Status::Ok();
+    }
+    if (!st.ok()) co_return st;
+  }
+  Status st = co_await update_header([snap_size](ImageHeader& h) {
+    h.size = snap_size;
+    return Status::Ok();
+  });
+  if (st.ok()) size_ = snap_size;
+  co_return st;
+}
+
+awaitable<Status> Image::remove_all() {
+  if (Status st = co_await check_writable(); !st.ok()) co_return st;
+  if (!header_.snaps.empty()) {
+    co_return Status::InvalidArgument(fmt::format("image {} has {} snapshot(s); remove them first",
+                                                  spec_.to_string(), header_.snaps.size()));
+  }
+  struct Rm {
+    static awaitable<Status> run(client::Client& c, PoolId pool, std::string name) {
+      auto ops15 = ops(ObjectOp{.code = OpCode::kRemove});
+      Status s = op_status(co_await c.async_execute(pool, std::move(name), std::move(ops15)));
+      co_return s.is(Code::kNotFound) ? Status::Ok() : s;
+    }
+  };
+  uint64_t objects = object_count(header_.object_size, size_);
+  std::vector<awaitable<Status>> tasks;
+  for (uint64_t o = 0; o < objects; ++o) {
+    tasks.push_back(Rm::run(c_, pool_, data_object(header_.id, o)));
+    for (uint64_t r : header_.retired_snaps) tasks.push_back(Rm::run(c_, pool_, clone_object(header_.id, o, r)));
+  }
+  for (auto& r : co_await when_all_bounded(std::move(tasks), kFanout)) {
+    if (!r.ok()) co_return r;
+  }
+  Status st = co_await Rm::run(c_, pool_, header_object(header_.id));
+  if (!st.ok()) co_return st;
+  lock_value_.clear();  // went with the header
+  co_return co_await remove_image_directory_entry(c_, pool_, spec_.image);
+}
+
+awaitable<Status> Image::close() {
+  if (closing_) co_return Status::Ok();
+  Status st = co_await flush();
+  closing_ = true;
+  renew_timer_->cancel();
+  if (!lock_value_.empty()) {
+    Status rel = co_await release_lock(c_, pool_, header_.id, lock_value_);
+    lock_value_.clear();
+    if (st.ok()) st = rel;
+  }
+  co_return st;
+}
+
+}  // namespace cairn::rbd
