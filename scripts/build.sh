@@ -14,5 +14,7 @@ else
   BUILD_DIR=${BUILD_DIR:-build}
   BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 fi
+# Let ccache hit across checkouts (CI builds a fresh clone in another folder).
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=true
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DCAIRN_SANITIZE="$SAN" >/dev/null
 ninja -C "$BUILD_DIR" -j "${JOBS:-$(nproc)}"
