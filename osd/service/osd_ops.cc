@@ -37,10 +37,11 @@ std::string log_key(uint64_t version) {
   return buf;
 }
 
-void apply_mutation(Transaction& txn, CollectionId cid, const std::string& name, const ObjectOp& m) {
+// Consumes m's payload (moved into the transaction: no copy of the data).
+void apply_mutation(Transaction& txn, CollectionId cid, const std::string& name, ObjectOp& m) {
   switch (m.code) {
-    case OpCode::kWriteFull: txn.write_full(cid, name, m.data); break;
-    case OpCode::kWrite: txn.write(cid, name, m.offset, m.data); break;
+    case OpCode::kWriteFull: txn.write_full(cid, name, std::move(m.data)); break;
+    case OpCode::kWrite: txn.write(cid, name, m.offset, std::move(m.data)); break;
     case OpCode::kTruncate: txn.truncate(cid, name, m.offset); break;
     case OpCode::kRemove: txn.remove(cid, name); break;
     case OpCode::kTouch: txn.touch(cid, name); break;
@@ -318,14 +319,15 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
                                    : static_cast<int64_t>(std::max(new_size, state->size)) -
                                          static_cast<int64_t>(state->size);
 
-  Transaction txn;
-  for (const auto& m : plan.mutations) apply_mutation(txn, cid, req.object, m);
-  if (!plan.deletes_object) txn.set_version(cid, req.object, version, mtime);
-  record_entry(*pg, entry, txn);
-
+  // Encode the replica op first: the transaction then takes the payloads
+  // without copying them.
   RepOpRequest rep{pool.id, pg->id.seed, map_.epoch, entry, mtime, std::move(plan.mutations),
                    pg->objects, pg->bytes};
   std::string payload = rep.encode();
+  Transaction txn;
+  for (auto& m : rep.mutations) apply_mutation(txn, cid, req.object, m);
+  if (!plan.deletes_object) txn.set_version(cid, req.object, version, mtime);
+  record_entry(*pg, entry, txn);
   std::vector<OsdId> replicas;
   for (size_t i = 1; i < pg->up.size(); ++i) {
     if (!pg->backfill_targets.count(pg->up[i])) replicas.push_back(pg->up[i]);
@@ -429,10 +431,10 @@ awaitable<StatusReply> OsdService::do_repop(RepOpRequest req) {
   pg->objects = req.pg_objects;
   pg->bytes = req.pg_bytes;
   Transaction txn;
-  for (const auto& m : req.mutations) apply_mutation(txn, pg->cid, req.entry.object, m);
+  for (const auto& m : req.mutations) write_bytes_->inc(m.data.size());
+  for (auto& m : req.mutations) apply_mutation(txn, pg->cid, req.entry.object, m);
   if (!req.entry.is_delete) txn.set_version(pg->cid, req.entry.object, req.entry.version, req.mtime_ns);
   record_entry(*pg, req.entry, txn);
-  for (const auto& m : req.mutations) write_bytes_->inc(m.data.size());
   Status st = co_await net::run_blocking(store_pool_, [&]() {
     return store_->submit(std::move(txn));
   });
