@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   app.add_option("--key", key_file, "cluster key file")->required();
   app.add_option("--fsid", opts.fsid, "cluster id (used when bootstrapping a new map)");
   app.add_option("--peers", peers, "founding members: 0=IP:PORT,1=IP:PORT,...")->required();
+  app.add_flag("--join", opts.join,
+               "join an existing quorum (after `cairnctl mon add`) instead of founding one");
   app.add_option("--osd-down-grace-ms", down_grace_ms, "mark an OSD down after this silence");
   app.add_option("--osd-out-interval-ms", out_interval_ms, "mark a down OSD out after this long");
   app.add_option("--tick-ms", opts.tick_ms, "raft tick length");

@@ -95,6 +95,7 @@ int run(int argc, char** argv) {
   add_rbd_commands(app, ctx, &action);
   add_pg_commands(app, ctx, &action);
   add_osd_purge_command(app, ctx, &action);
+  add_mon_membership_commands(app, ctx, &action);
   app.footer(kEpilogue);  // after the subcommands, which would inherit it
 
   try {

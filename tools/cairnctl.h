@@ -46,6 +46,7 @@ void add_s3_commands(CLI::App& app, Context& ctx, Action* action);       // s3 (
 void add_rbd_commands(CLI::App& app, Context& ctx, Action* action);      // rbd
 void add_pg_commands(CLI::App& app, Context& ctx, Action* action);       // pg
 void add_osd_purge_command(CLI::App& app, Context& ctx, Action* action);  // osd purge
+void add_mon_membership_commands(CLI::App& app, Context& ctx, Action* action);  // mon add|rm
 
 // Adds --format {plain,json,json-pretty} to a subcommand.
 void add_format_option(CLI::App* sub, Context& ctx);

@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
 #include <random>
 
 #include "common/net/daemon.h"
@@ -47,6 +48,9 @@ MonService::MonService(asio::io_context& io, MonOptions opts, Metrics* metrics)
 MonService::~MonService() = default;
 
 Status MonService::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.data_dir, ec);
+  if (ec) return Status::IoError("cannot create " + opts_.data_dir + ": " + ec.message());
   auto store = RaftLogStore::open(opts_.data_dir + "/raft");
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
@@ -55,7 +59,10 @@ Status MonService::start() {
 
   peer_addrs_ = opts_.peers;
   bool fresh = !state->snapshot && state->entries.empty() && state->hard_state.term == 0;
-  if (fresh) {
+  if (fresh && opts_.join) {
+    spdlog::info("joining the existing monitor quorum; waiting for the leader to add monitor {}",
+                 opts_.id);
+  } else if (fresh) {
     for (const auto& [id, addr] : opts_.peers) state->initial_voters.push_back(id);
     spdlog::info("bootstrapping a new monitor quorum of {} members", state->initial_voters.size());
   }
@@ -183,11 +190,37 @@ void MonService::process_ready() {
     node_->advance();
   }
   maybe_snapshot();
-  // A fresh quorum's first leader creates the map and registers the founders.
-  if (node_->role() == raft::Role::kLeader && map_.epoch == 0 && node_->applied_index() > 0 &&
-      waiters_.empty()) {
+  register_founders();
+}
+
+void MonService::register_founders() {
+  // A fresh quorum's first leader creates the map, then every voter the map
+  // lacks is registered with its address, each as an ordinary log entry so
+  // that every monitor (including ones that join later and replay the log)
+  // builds the same map. A new leader finishes what a lost one started.
+  if (node_->role() != raft::Role::kLeader || node_->applied_index() == 0) return;
+  if (map_.epoch == 0) {
+    if (bootstrap_pending_.count(-1)) return;
+    bootstrap_pending_.insert(-1);
     MapCommand create{.op = MapOp::kCreateMap, .str = opts_.fsid};
-    asio::co_spawn(io_, propose_and_wait(create), asio::detached);
+    asio::co_spawn(io_, [](MonService* self, MapCommand cmd) -> awaitable<void> {
+      co_await self->propose_and_wait(std::move(cmd));
+      self->bootstrap_pending_.erase(-1);
+    }(this, std::move(create)), asio::detached);
+    return;
+  }
+  for (MonId id : node_->voters()) {
+    auto addr = peer_addrs_.find(id);
+    if (map_.mons.count(id) || addr == peer_addrs_.end() || bootstrap_pending_.count(id)) continue;
+    bootstrap_pending_.insert(id);
+    MapCommand set{.op = MapOp::kMonSet};
+    set.mon.id = id;
+    set.mon.addr = addr->second;
+    asio::co_spawn(io_, [](MonService* self, MapCommand cmd) -> awaitable<void> {
+      MonId id = cmd.mon.id;
+      co_await self->propose_and_wait(std::move(cmd));
+      self->bootstrap_pending_.erase(id);
+    }(this, std::move(set)), asio::detached);
   }
 }
 
@@ -238,16 +271,6 @@ void MonService::apply_entry(const raft::Entry& e) {
         break;
       }
       apply_map_command(*cmd, e.index, e.term);
-      if (cmd->op == MapOp::kCreateMap && map_.epoch > 0 && map_.mons.empty()) {
-        // Register the founding monitors in the same deterministic order everywhere.
-        for (MonId id : node_->voters()) {
-          MapCommand set{.op = MapOp::kMonSet};
-          set.mon.id = id;
-          auto it = peer_addrs_.find(id);
-          if (it != peer_addrs_.end()) set.mon.addr = it->second;
-          apply_map_command(set, e.index, e.term);
-        }
-      }
       break;
     }
   }

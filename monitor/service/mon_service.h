@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -32,7 +33,10 @@ struct MonOptions {
   std::string http_addr;  // /metrics, /healthz
   std::string key;        // cluster key
   std::string fsid;       // set on the map when this monitor bootstraps it
-  std::map<MonId, std::string> peers;  // founding members (incl. self)
+  std::map<MonId, std::string> peers;  // founding members (incl. self); with join: any members
+  // Joining an existing quorum (after `cairnctl mon add`): do not bootstrap,
+  // learn the configuration and the map from the leader.
+  bool join = false;
   int tick_ms = 100;
   int election_ticks = 10;
   // Take a Raft snapshot (the encoded map) and drop the log every this many entries.
@@ -80,6 +84,7 @@ class MonService {
   // Leader: flags pools whose reported usage reached their quota (max_bytes)
   // so OSDs refuse writes to them with ENOSPC, and clears the flag again.
   void check_pool_quotas();
+  void register_founders();
 
   boost::asio::io_context& io_;
   MonOptions opts_;
@@ -103,6 +108,7 @@ class MonService {
   std::map<OsdId, OsdReport> reports_;
   std::map<MonId, uint64_t> peer_last_heard_ms_;
   raft::Index applied_since_snapshot_ = 0;
+  std::set<MonId> bootstrap_pending_;  // leader: registrations in flight (-1: the map itself)
 
   std::atomic<bool> leader_known_{false};
   std::atomic<uint64_t> map_epoch_{0};

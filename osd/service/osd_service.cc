@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
 #include <random>
 
 #include "common/net/blocking.h"
@@ -51,6 +52,9 @@ OsdService::~OsdService() {
 }
 
 Status OsdService::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.data_dir, ec);
+  if (ec) return Status::IoError("cannot create " + opts_.data_dir + ": " + ec.message());
   Options so;
   so.dir = opts_.data_dir;
   auto store = ObjectStore::open(so);
