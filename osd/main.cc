@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   app.add_option("--key", key_file, "cluster key file")->required();
   app.add_option("--mon", mons, "monitor addresses IP:PORT,IP:PORT,...")->required();
   app.add_option("--store-threads", opts.store_threads, "object store calls in flight");
+  app.add_option("--recovery-max-active", opts.recovery_max_active,
+                 "recovery batches in flight across all PGs (default 2)");
+  app.add_option("--recovery-sleep-ms", opts.recovery_sleep_ms,
+                 "pause between recovery batches while clients are active (default 20)");
   CLI11_PARSE(app, argc, argv);
 
   cairn::net::setup_logging("osd." + std::to_string(opts.id));

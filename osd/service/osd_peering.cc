@@ -46,6 +46,18 @@ std::string encode_info(uint64_t last_update, uint64_t objects, int64_t bytes) {
 }
 }  // namespace
 
+awaitable<void> OsdService::acquire_recovery_slot() {
+  while (recovery_active_ >= opts_.recovery_max_active && !stopped_) {
+    co_await recovery_slots_->wait_for(Millis(200));
+  }
+  ++recovery_active_;
+}
+
+void OsdService::release_recovery_slot() {
+  --recovery_active_;
+  recovery_slots_->notify_all();
+}
+
 awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
   int attempt = 0;
   auto started = std::chrono::steady_clock::now();
@@ -309,6 +321,14 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen) {
   bool final_sent = false;
   while (!final_sent) {
     if (gen != pg->peering_gen) co_return Status::Unavailable("interval changed");
+    if (client_ops_inflight_ > 0 && opts_.recovery_sleep_ms > 0) {
+      co_await sleep_for(Millis(opts_.recovery_sleep_ms));
+    }
+    co_await acquire_recovery_slot();
+    struct Slot {
+      OsdService* self;
+      ~Slot() { self->release_recovery_slot(); }
+    } slot{this};
     PgPushRequest push{pg->id.pool, pg->id.seed, {}, 0};
     size_t bytes = 0;
     CollectionId cid = pg->cid;

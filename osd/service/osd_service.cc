@@ -69,6 +69,7 @@ Status OsdService::start() {
 
   boot_nonce_ = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
   auto ex = io_.get_executor();
+  recovery_slots_ = std::make_unique<net::Notifier>(ex);
   peers_ = std::make_unique<net::ConnectionPool>(ex, opts_.key);
   server_ = std::make_unique<net::Server>(
       ex, opts_.key, [this](net::ConnectionPtr c, net::Frame f) { return handle(c, std::move(f)); });
@@ -338,7 +339,9 @@ awaitable<void> OsdService::handle(net::ConnectionPtr conn, net::Frame frame) {
       auto r = OsdOpRequest::decode(frame.payload);
       if (!r.ok()) break;
       auto start = std::chrono::steady_clock::now();
+      ++client_ops_inflight_;
       OsdOpReply reply = co_await do_op(std::move(*r));
+      --client_ops_inflight_;
       op_latency_->observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       conn->reply(req, t, reply.encode());

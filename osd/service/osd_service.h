@@ -42,6 +42,12 @@ struct OsdOptions {
   std::string key;
   std::vector<std::string> mon_addrs;
   int store_threads = 8;           // blocking store calls in flight (group commit width)
+  // Recovery/backfill batches (up to 64 objects / 8 MiB each) in flight on
+  // this OSD across all PGs (Ceph: osd_recovery_max_active).
+  int recovery_max_active = 2;
+  // Pause between recovery batches while client ops are in flight, so that
+  // healing takes the spare capacity, not the clients' (Ceph: osd_recovery_sleep).
+  int recovery_sleep_ms = 20;
   int heartbeat_ms = 1000;
   int report_ms = 2000;
   size_t max_log_entries = 1000;   // PG log length kept for dedup and inspection
@@ -120,6 +126,8 @@ class OsdService {
   net::awaitable<PgListReply> do_list(PgListRequest req);
 
   // osd_peering.cc
+  net::awaitable<void> acquire_recovery_slot();
+  void release_recovery_slot();
   net::awaitable<void> peer(PgPtr pg, uint64_t gen);
   net::awaitable<Status> pull_all(PgPtr pg, OsdId from, uint64_t auth_version, uint64_t gen);
   net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen);
@@ -155,6 +163,9 @@ class OsdService {
   PlacementTopology topo_;
   std::map<PgId, PgPtr> pgs_;
   uint64_t fs_avail_bytes_ = UINT64_MAX;
+  size_t client_ops_inflight_ = 0;
+  int recovery_active_ = 0;
+  std::unique_ptr<net::Notifier> recovery_slots_;
 
   std::atomic<bool> healthy_{false};
   Counter* ops_counter_ = nullptr;
