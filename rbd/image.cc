@@ -330,7 +330,8 @@ awaitable<Status> Image::write(uint64_t offset, std::string data) {
   for (const auto& x : exts) {
     tasks.push_back(write_object(x.objno, x.offset, data.substr(x.buf_offset, x.length)));
   }
-  for (auto& s : co_await when_all_bounded(std::move(tasks), kFanout)) {
+  auto results1 = co_await when_all_bounded(std::move(tasks), kFanout);
+  for (auto& s : results1) {
     if (!s.ok()) co_return s;
   }
   co_return Status::Ok();
@@ -382,7 +383,8 @@ awaitable<Status> Image::write_zeroes(uint64_t offset, uint64_t length, bool pun
   auto exts = map_extent(header_.object_size, offset, length);
   std::vector<awaitable<Status>> tasks;
   for (const auto& x : exts) tasks.push_back(zero_object(x.objno, x.offset, x.length, punch_holes));
-  for (auto& s : co_await when_all_bounded(std::move(tasks), punch_holes ? kFanout : 4)) {
+  auto results2 = co_await when_all_bounded(std::move(tasks), punch_holes ? kFanout : 4);
+  for (auto& s : results2) {
     if (!s.ok()) co_return s;
   }
   co_return Status::Ok();
@@ -429,10 +431,11 @@ awaitable<Status> Image::resize(uint64_t new_size) {
   if (new_size < size_) {
     if (Status st = co_await discard(new_size, size_ - new_size); !st.ok()) co_return st;
   }
-  Status st = co_await update_header([new_size](ImageHeader& h) {
+  std::function<Status(ImageHeader&)> mutate0 = [new_size](ImageHeader& h) {
     h.size = new_size;
     return Status::Ok();
-  });
+  };
+  Status st = co_await update_header(std::move(mutate0));
   if (st.ok()) size_ = new_size;
   co_return st;
 }
@@ -443,12 +446,13 @@ awaitable<Status> Image::snap_create(std::string name) {
   if (Status st = co_await flush(); !st.ok()) co_return st;
   uint64_t size = size_;
   uint64_t now = net::wall_ns();
-  Status st = co_await update_header([name, size, now](ImageHeader& h) {
+  std::function<Status(ImageHeader&)> mutate1 = [name, size, now](ImageHeader& h) {
     if (h.find_snap(name)) return Status::AlreadyExists("snapshot '" + name + "' already exists");
     h.snap_seq++;
     h.snaps.push_back(SnapInfo{h.snap_seq, name, size, now, false});
     return Status::Ok();
-  });
+  };
+  Status st = co_await update_header(std::move(mutate1));
   if (st.ok()) prepared_.clear();
   co_return st;
 }
@@ -470,7 +474,7 @@ awaitable<Status> Image::snap_remove(std::string name) {
       if (r < id) garbage.push_back(r);
     }
   }
-  Status st = co_await update_header([id, older_live](ImageHeader& h) {
+  std::function<Status(ImageHeader&)> mutate2 = [id, older_live](ImageHeader& h) {
     std::erase_if(h.snaps, [id](const SnapInfo& x) { return x.id == id; });
     if (older_live) {
       h.retired_snaps.push_back(id);
@@ -478,7 +482,8 @@ awaitable<Status> Image::snap_remove(std::string name) {
       std::erase_if(h.retired_snaps, [id](uint64_t r) { return r < id; });
     }
     return Status::Ok();
-  });
+  };
+  Status st = co_await update_header(std::move(mutate2));
   if (!st.ok()) co_return st;
   struct Rm {
     static awaitable<Status> run(client::Client& c, PoolId pool, std::string name) {
@@ -491,7 +496,8 @@ awaitable<Status> Image::snap_remove(std::string name) {
   for (uint64_t g : garbage) {
     for (uint64_t o = 0; o < objects; ++o) tasks.push_back(Rm::run(c_, pool_, clone_object(header_.id, o, g)));
   }
-  for (auto& r : co_await when_all_bounded(std::move(tasks), kFanout)) {
+  auto results3 = co_await when_all_bounded(std::move(tasks), kFanout);
+  for (auto& r : results3) {
     if (!r.ok()) co_return r;
   }
   co_return Status::Ok();
@@ -499,12 +505,41 @@ awaitable<Status> Image::snap_remove(std::string name) {
 
 awaitable<Status> Image::snap_protect(std::string name, bool protect) {
   if (!header_.find_snap(name)) co_return Status::NotFound("snapshot '" + name + "' does not exist");
-  co_return co_await update_header([name, protect](ImageHeader& h) {
+  std::function<Status(ImageHeader&)> mutate3 = [name, protect](ImageHeader& h) {
     for (auto& s : h.snaps) {
       if (s.name == name) s.is_protected = protect;
     }
     return Status::Ok();
-  });
+  };
+  co_return co_await update_header(std::move(mutate3));
+}
+
+awaitable<Status> Image::rollback_object(uint64_t o, uint64_t snap_id, uint64_t snap_size) {
+  uint64_t osz = header_.object_size;
+  uint64_t len = o * osz < snap_size ? std::min(osz, snap_size - o * osz) : 0;
+  std::string buf(len, '\0');
+  bool allocated = false;
+  if (len > 0) {
+    Status st = co_await read_object(o, 0, len, snap_id, buf.data(), &allocated);
+    if (!st.ok()) co_return st;
+  }
+  std::string head = data_object(header_.id, o);
+  auto stat_ops = ops(ObjectOp{.code = OpCode::kStat});
+  auto r = co_await c_.async_execute(pool_, head, std::move(stat_ops));
+  bool head_exists = !is_not_found(r);
+  if (head_exists && !op_status(r).ok()) co_return op_status(r);
+  if (!allocated && !head_exists) co_return Status::Ok();
+  if (Status st = co_await prepare_object(o); !st.ok()) co_return st;
+  Status st;
+  if (allocated) {
+    auto w = ops(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(buf)});
+    st = op_status(co_await c_.async_execute(pool_, head, std::move(w)));
+  } else {
+    auto rm = ops(ObjectOp{.code = OpCode::kRemove});
+    st = op_status(co_await c_.async_execute(pool_, head, std::move(rm)));
+    if (st.is(Code::kNotFound)) st = Status::Ok();
+  }
+  co_return st;
 }
 
 awaitable<Status> Image::snap_rollback(std::string name) {
@@ -516,38 +551,17 @@ awaitable<Status> Image::snap_rollback(std::string name) {
   if (Status st = co_await flush(); !st.ok()) co_return st;
   WriteGuard guard(this);
   uint64_t objects = object_count(header_.object_size, std::max(snap_size, size_));
-  uint64_t osz = header_.object_size;
-  for (uint64_t o = 0; o < objects; ++o) {
-    uint64_t len = o * osz < snap_size ? std::min(osz, snap_size - o * osz) : 0;
-    std::string buf(len, '\0');
-    bool allocated = false;
-    if (len > 0) {
-      Status st = co_await read_object(o, 0, len, snap_id, buf.data(), &allocated);
-      if (!st.ok()) co_return st;
-    }
-    std::string head = data_object(header_.id, o);
-    auto ops12 = ops(ObjectOp{.code = OpCode::kStat});
-    auto r = co_await c_.async_execute(pool_, head, std::move(ops12));
-    bool head_exists = !is_not_found(r);
-    if (head_exists && !op_status(r).ok()) co_return op_status(r);
-    if (!allocated && !head_exists) continue;
-    if (Status st = co_await prepare_object(o); !st.ok()) co_return st;
-    Status st;
-    if (allocated) {
-      auto ops13 = ops(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(buf)});
-      st = op_status(co_await c_.async_execute(
-          pool_, head, std::move(ops13)));
-    } else {
-      auto ops14 = ops(ObjectOp{.code = OpCode::kRemove});
-      st = op_status(co_await c_.async_execute(pool_, head, std::move(ops14)));
-      if (st.is(Code::kNotFound)) st = Status::Ok();
-    }
-    if (!st.ok()) co_return st;
+  std::vector<awaitable<Status>> tasks;
+  for (uint64_t o = 0; o < objects; ++o) tasks.push_back(rollback_object(o, snap_id, snap_size));
+  auto results4 = co_await when_all_bounded(std::move(tasks), 8);
+  for (auto& r : results4) {
+    if (!r.ok()) co_return r;
   }
-  Status st = co_await update_header([snap_size](ImageHeader& h) {
+  std::function<Status(ImageHeader&)> mutate4 = [snap_size](ImageHeader& h) {
     h.size = snap_size;
     return Status::Ok();
-  });
+  };
+  Status st = co_await update_header(std::move(mutate4));
   if (st.ok()) size_ = snap_size;
   co_return st;
 }
@@ -571,7 +585,8 @@ awaitable<Status> Image::remove_all() {
     tasks.push_back(Rm::run(c_, pool_, data_object(header_.id, o)));
     for (uint64_t r : header_.retired_snaps) tasks.push_back(Rm::run(c_, pool_, clone_object(header_.id, o, r)));
   }
-  for (auto& r : co_await when_all_bounded(std::move(tasks), kFanout)) {
+  auto results5 = co_await when_all_bounded(std::move(tasks), kFanout);
+  for (auto& r : results5) {
     if (!r.ok()) co_return r;
   }
   Status st = co_await Rm::run(c_, pool_, header_object(header_.id));
@@ -581,6 +596,7 @@ awaitable<Status> Image::remove_all() {
 }
 
 awaitable<Status> Image::close() {
+  auto self = shared_from_this();  // the caller may drop its reference meanwhile
   if (closing_) co_return Status::Ok();
   Status st = co_await flush();
   closing_ = true;

@@ -97,6 +97,7 @@ class Image : public std::enable_shared_from_this<Image> {
   // Preserves objno for the newest snapshot before its first change since it.
   awaitable<Status> prepare_object(uint64_t objno);
   awaitable<Status> copy_on_write(uint64_t objno);
+  awaitable<Status> rollback_object(uint64_t objno, uint64_t snap_id, uint64_t snap_size);
   // Reads one object extent of the head (snap 0) or of snapshot snap_id.
   awaitable<Status> read_object(uint64_t objno, uint64_t offset, uint64_t length, uint64_t snap_id,
                                 char* out, bool* allocated);

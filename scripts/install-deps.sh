@@ -11,6 +11,10 @@ PACKAGES=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev
   libfuse3-dev fuse3 libnbd-dev libnbd-bin
+  # S3 gateway tests (tests/integration/s3_*): three independent S3 clients
+  awscli python3-boto3 s3cmd
+  # block/NBD tests (tests/integration/nbd_test.sh): qemu-io/qemu-img, fio's nbd engine
+  qemu-utils fio
   # test tools
   python3 curl iproute2 procps psmisc util-linux e2fsprogs
 )

@@ -98,14 +98,18 @@ Status rbd_map(Context& ctx, const RbdArgs& a) {
   if (ec) return Status::IoError("create " + dir.string() + ": " + ec.message());
   // nbdfuse exposes the export as a file; a loop device makes it a block device.
   std::string pidfile = (dir / "nbdfuse.pid").string();
-  std::string cmd = fmt::format("nbdfuse -C 4 -P {} {} {} </dev/null >{} 2>&1",
-                                shell_quote(pidfile), shell_quote((dir / "mnt").string()),
-                                shell_quote(export_uri), shell_quote((dir / "nbdfuse.log").string()));
-  if (spec->snap.empty() == false) cmd = "nbdfuse -r" + cmd.substr(7);
+  // nbdfuse stays in the foreground: start it detached (its own session, so
+  // it outlives this command) and wait for its pid file, written once it serves.
+  std::string cmd = fmt::format("setsid nbdfuse {}-C 4 -P {} {} {} </dev/null >{} 2>&1 &",
+                                spec->snap.empty() ? "" : "-r ", shell_quote(pidfile),
+                                shell_quote((dir / "mnt").string()), shell_quote(export_uri),
+                                shell_quote((dir / "nbdfuse.log").string()));
   int rc = run_cmd(cmd, nullptr);
   fs::path file = dir / "mnt" / "nbd";
-  for (int i = 0; i < 100 && !fs::exists(file, ec); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  if (rc != 0 || !fs::exists(file, ec)) {
+  for (int i = 0; i < 200 && !(fs::exists(pidfile, ec) && fs::exists(file, ec)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (rc != 0 || !fs::exists(pidfile, ec) || !fs::exists(file, ec)) {
     std::string log;
     std::ifstream l(dir / "nbdfuse.log");
     std::getline(l, log, '\0');

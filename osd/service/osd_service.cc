@@ -87,6 +87,7 @@ Status OsdService::start() {
 }
 
 awaitable<void> OsdService::shutdown() {
+  shutting_down_ = true;
   if (mon_ && healthy_) {
     MapCommand down{.op = MapOp::kOsdDown, .ids = {opts_.id}};
     auto r = co_await mon_->command(down, Millis(3000));
@@ -269,7 +270,8 @@ void OsdService::on_map(const ClusterMap& map) {
   bool up_in_map = me && me->up && me->boot_nonce == boot_nonce_;
   healthy_ = up_in_map;
   // Marked down while alive (a missed heartbeat, a partition): boot again.
-  if (me && !up_in_map && old_epoch > 0 && !booting_ && me->boot_nonce == boot_nonce_) {
+  if (me && !up_in_map && old_epoch > 0 && !booting_ && !shutting_down_ &&
+      me->boot_nonce == boot_nonce_) {
     spdlog::warn("map epoch {} marks osd.{} down, but it is alive: booting again", map_.epoch,
                  opts_.id);
     asio::co_spawn(io_, boot_loop(), asio::detached);

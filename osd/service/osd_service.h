@@ -157,6 +157,7 @@ class OsdService {
   std::string bound_addr_;
   uint64_t boot_nonce_ = 0;
   bool stopped_ = false;
+  bool shutting_down_ = false;  // marked itself down: must not boot again
   bool booting_ = false;
 
   ClusterMap map_;

@@ -180,14 +180,19 @@ awaitable<void> Server::stop() {
 
 awaitable<Result<std::shared_ptr<rbd::Image>>> Server::acquire_image(rbd::ImageSpec spec) {
   std::string key = spec.to_string();
-  auto& slot = images_[key];
-  if (!slot) {
-    slot = std::make_shared<OpenImage>();
-    slot->changed = std::make_unique<asio::steady_timer>(c_.executor());
-    slot->changed->expires_at(asio::steady_timer::time_point::max());
+  std::shared_ptr<OpenImage> e;
+  for (;;) {
+    auto& slot = images_[key];
+    if (!slot) {
+      slot = std::make_shared<OpenImage>();
+      slot->changed = std::make_unique<asio::steady_timer>(c_.executor());
+      slot->changed->expires_at(asio::steady_timer::time_point::max());
+    }
+    e = slot;
+    if (!e->busy) break;
+    // Opening or closing: wait, then look again (a closed entry is replaced).
+    co_await e->changed->async_wait(kNoThrow);
   }
-  std::shared_ptr<OpenImage> e = slot;
-  while (e->busy) co_await e->changed->async_wait(kNoThrow);
   if (e->img) {
     ++e->refs;
     co_return e->img;
@@ -213,6 +218,7 @@ awaitable<void> Server::release_image(std::string key) {
   auto it = images_.find(key);
   if (it == images_.end()) co_return;
   std::shared_ptr<OpenImage> e = it->second;
+  CAIRN_CHECK(e->refs > 0 && e->img);
   if (--e->refs > 0) co_return;
   e->busy = true;
   Status st = co_await e->img->close();
@@ -400,11 +406,17 @@ awaitable<void> Server::serve(std::shared_ptr<Conn> conn) {
   conn->timer.async_wait([c = conn.get()](boost::system::error_code ec) {
     if (!ec) c->close();
   });
-  bool ready = co_await handshake(
-      *conn, *this,
-      [this](rbd::ImageSpec s) { return acquire_image(std::move(s)); },
-      [this](std::string k) { return release_image(std::move(k)); },
-      [this]() { return list_exports(); });
+  // Built outside the co_await expression: GCC 12 mishandles temporaries there.
+  std::function<awaitable<Result<std::shared_ptr<rbd::Image>>>(rbd::ImageSpec)> acquire =
+      [this](rbd::ImageSpec s) { return acquire_image(std::move(s)); };
+  std::function<awaitable<void>(std::string)> release = [this](std::string k) {
+    return release_image(std::move(k));
+  };
+  std::function<awaitable<Result<std::vector<std::string>>>()> list = [this]() {
+    return list_exports();
+  };
+  bool ready = co_await handshake(*conn, *this, std::move(acquire), std::move(release),
+                                  std::move(list));
   conn->timer.cancel();
   if (!ready) {
     if (conn->open) handshake_failures_->inc();

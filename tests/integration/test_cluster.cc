@@ -46,9 +46,34 @@ std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::s
   return c;
 }
 
+namespace {
+
+// Sanitizer reports (ASan, LSan, UBSan) that the daemons wrote to their logs.
+// The daemons' exit codes are not seen by anyone, so this is how a
+// sanitizer build's findings in a daemon fail the test.
+std::string sanitizer_reports(const std::string& log_dir) {
+  std::string found;
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(log_dir, ec)) {
+    std::ifstream in(f.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("Sanitizer:") != std::string::npos ||
+          line.find(": runtime error: ") != std::string::npos) {
+        found += f.path().filename().string() + ": " + line + "\n";
+      }
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
 TestCluster::~TestCluster() {
   CmdResult r = run(bin("cairn") + " down --dir " + dir_);
   if (r.exit_code != 0) std::fprintf(stderr, "cairn down failed: %s\n", r.out.c_str());
+  std::string reports = sanitizer_reports(dir_ + "/log");
+  if (!reports.empty()) ADD_FAILURE() << "sanitizer reports in daemon logs:\n" << reports;
   if (!::testing::Test::HasFailure()) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);

@@ -1,0 +1,110 @@
+// Store: the S3 data model on the object cluster (see docs/s3.md "Data
+// layout"). Every method is an awaitable that can be awaited from any
+// executor: cluster operations hop to the client's executor and the result
+// comes back to the caller's. Stateless apart from a short-lived access-key
+// cache, so several gateways can serve one cluster.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "rgw/core/listing.h"
+#include "rgw/core/model.h"
+#include "rgw/store/users.h"
+
+namespace cairn::rgw {
+
+template <typename T>
+using Task = boost::asio::awaitable<T>;
+
+struct Upload {
+  UploadInfo info;
+  std::vector<PartInfo> parts;  // by part number
+};
+
+class Store {
+ public:
+  Store(client::Client* c, PoolNames pools);
+
+  // Creates pools if missing and resolves their ids. Synchronous.
+  Status init();
+
+  // (user, secret) of an access key; NotFound if unknown. Cached for
+  // key_cache_ttl.
+  Task<Result<std::pair<std::string, std::string>>> lookup_key(std::string access_key);
+
+  // ---- buckets ----
+  Task<Result<std::vector<BucketInfo>>> list_buckets();
+  Task<Result<BucketInfo>> get_bucket(std::string name);  // NotFound
+  // AlreadyExists (message = existing owner) if the name is taken.
+  Task<Result<BucketInfo>> create_bucket(BucketInfo b);
+  // Conflict if the bucket holds objects or uploads.
+  Task<Status> delete_bucket(BucketInfo b);
+  Task<Status> set_bucket_acl(BucketInfo b);
+
+  // ---- objects ----
+  // The entry of key; NotFound if absent. With data: inline data too.
+  Task<Result<ObjectEntry>> get_entry(BucketInfo b, std::string key, bool with_data);
+  // Publishes e as key (inline data goes with it in the same write), then
+  // removes the stripes of the entry it replaced.
+  Task<Status> put_entry(BucketInfo b, std::string key, ObjectEntry e);
+  // Removes key and its data. NotFound if absent.
+  Task<Status> delete_entry(BucketInfo b, std::string key);
+  Task<Status> write_stripe(std::string bucket_id, std::string inst, uint64_t stripe,
+                            std::string data);
+  Task<Result<std::string>> read_piece(ReadPiece p);
+  // Best effort: deletes the stripes of these segments.
+  Task<void> remove_segments(std::string bucket_id, std::vector<Segment> segs);
+  Task<Result<ListState>> list(BucketInfo b, ListParams p);
+
+  // ---- multipart ----
+  Task<Status> create_upload(BucketInfo b, UploadInfo u);
+  Task<Result<UploadInfo>> get_upload(BucketInfo b, std::string key, std::string upload_id);
+  // Records a part; the part it replaces (same number) loses its data.
+  Task<Status> put_part(BucketInfo b, std::string upload_id, PartInfo p);
+  Task<Result<std::vector<PartInfo>>> list_parts(BucketInfo b, std::string upload_id);
+  // Drops the upload record and its part list; data_keep: instances whose
+  // stripes stay (they now belong to an object), the rest are deleted.
+  Task<Status> finish_upload(BucketInfo b, std::string key, std::string upload_id,
+                             std::vector<std::string> data_keep);
+  Task<Result<std::vector<UploadInfo>>> list_uploads(BucketInfo b, std::string prefix,
+                                                     std::string key_marker, uint32_t max,
+                                                     bool* truncated);
+
+  client::Client* client() { return client_; }
+  std::chrono::seconds key_cache_ttl{5};
+
+ private:
+  Task<Result<OsdOpReply>> exec(PoolId pool, std::string name, std::vector<ObjectOp> ops);
+  // omap_list of one object; NotFound (absent object) is an empty page.
+  Task<Result<ShardPage>> omap_page(PoolId pool, std::string name, std::string after,
+                                    std::string prefix, uint32_t max);
+  Task<Result<std::map<std::string, std::string>>> omap_get(PoolId pool, std::string name,
+                                                            std::vector<std::string> keys);
+
+  client::Client* client_;
+  PoolNames pools_;
+  PoolId meta_ = -1;
+  PoolId data_ = -1;
+  std::mutex mu_;
+  struct CachedKey {
+    std::string user, secret;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, CachedKey> key_cache_;
+};
+
+// A one-element segment list (built outside coroutines: see store.cc).
+std::vector<Segment> one_segment(std::string inst, uint64_t size);
+
+// Index omap keys: "i" + key holds the entry, "d" + key the inline data.
+std::string entry_omap_key(std::string_view key);
+std::string inline_omap_key(std::string_view key);
+
+}  // namespace cairn::rgw
