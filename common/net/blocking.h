@@ -19,6 +19,10 @@ namespace cairn::net {
 // capture only references or trivially copyable values (it is awaited at
 // once, so references into the caller's frame stay valid). The same rule
 // holds for every closure passed by value into a coroutine in this codebase.
+// Related GCC 12 coroutine miscompiles seen here (each a double free): braced
+// initializer lists of non-trivial types inside a coroutine, class-type
+// temporaries from `?:` in a coroutine, and co_spawn(..., use_awaitable) of an
+// awaitable passed by value. Build such values in named locals first.
 template <typename F>
 auto run_blocking(boost::asio::thread_pool& pool, F fn)
     -> boost::asio::awaitable<std::invoke_result_t<F>> {
