@@ -510,7 +510,7 @@ awaitable<void> Server::handle(std::shared_ptr<Conn> conn, Request r, std::strin
       if (!conn->structured) {
         m.add(encode_simple_reply(r.cookie, 0));
         m.add_body(0, body->size());
-      } else if ((r.flags & kCmdFlagDf) || rr->extents.size() <= 1 && rr->extents[0].allocated) {
+      } else if ((r.flags & kCmdFlagDf) || (rr->extents.size() <= 1 && rr->extents[0].allocated)) {
         m.add(encode_data_chunk_header(r.cookie, kReplyFlagDone, r.offset,
                                        static_cast<uint32_t>(body->size())));
         m.add_body(0, body->size());
