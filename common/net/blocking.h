@@ -22,7 +22,9 @@ namespace cairn::net {
 // Related GCC 12 coroutine miscompiles seen here (each a double free): braced
 // initializer lists of non-trivial types inside a coroutine, class-type
 // temporaries from `?:` in a coroutine, and co_spawn(..., use_awaitable) of an
-// awaitable passed by value. Build such values in named locals first.
+// awaitable passed by value. Build such values in named locals first. A
+// std::function parameter does not help when the lambda is written inside
+// the co_await expression (the closure temporary is still freed twice).
 template <typename F>
 auto run_blocking(boost::asio::thread_pool& pool, F fn)
     -> boost::asio::awaitable<std::invoke_result_t<F>> {

@@ -8,7 +8,12 @@ DIR=$(mktemp -d /tmp/cairn-cli-XXXXXX)
 FAILED=0
 cleanup() {
   "$BIN/cairn" down --dir "$DIR" >/dev/null 2>&1 || true
-  if [ "$FAILED" = 0 ]; then rm -rf "$DIR"; else echo "kept $DIR for inspection"; fi
+  # A sanitizer build's findings in a daemon only show in its log.
+  if grep -E "Sanitizer:|: runtime error: " "$DIR"/log/*.log; then
+    echo "FAIL: sanitizer reports in daemon logs"
+    FAILED=1
+  fi
+  if [ "$FAILED" = 0 ]; then rm -rf "$DIR"; else echo "kept $DIR for inspection"; exit 1; fi
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
