@@ -1,4 +1,5 @@
 #include "client/client.h"
+#include "common/net/sleep.h"
 
 #include <spdlog/spdlog.h>
 
@@ -20,14 +21,11 @@ namespace cairn::client {
 
 namespace asio = boost::asio;
 using net::awaitable;
+using net::sleep_for;
+
 namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-awaitable<void> sleep_for(Millis d) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  t.expires_after(d);
-  co_await t.async_wait(kNoThrow);
-}
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;

@@ -1,4 +1,5 @@
 #include "client/mon_client.h"
+#include "common/net/sleep.h"
 
 #include <spdlog/spdlog.h>
 
@@ -11,15 +12,12 @@
 namespace cairn::client {
 
 namespace asio = boost::asio;
+using net::sleep_for;
+
 namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr Millis kMonTimeout{2000};
 
-awaitable<void> sleep_for(Millis d) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  t.expires_after(d);
-  co_await t.async_wait(kNoThrow);
-}
 }  // namespace
 
 MonClient::MonClient(asio::any_io_executor ex, std::string key, std::vector<std::string> mon_addrs)

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "common/net/blocking.h"
+#include "common/net/sleep.h"
 #include "common/net/daemon.h"
 #include "osd/core/op_planner.h"
 #include "osd/service/osd_service.h"
@@ -19,17 +20,14 @@ namespace asio = boost::asio;
 using net::awaitable;
 using net::Millis;
 
+using net::sleep_for;
+
 namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr Millis kActiveWait{10000};
 constexpr Millis kRepOpTimeout{10000};
 constexpr Millis kRepOpGiveUp{60000};
 
-awaitable<void> sleep_for(Millis d) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  t.expires_after(d);
-  co_await t.async_wait(kNoThrow);
-}
 
 std::string log_key(uint64_t version) {
   char buf[24];

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "common/net/blocking.h"
+#include "common/net/sleep.h"
 #include "common/net/daemon.h"
 
 namespace cairn::osd {
@@ -18,14 +19,11 @@ namespace asio = boost::asio;
 using net::awaitable;
 using net::Millis;
 
+using net::sleep_for;
+
 namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-awaitable<void> sleep_for(Millis d) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  t.expires_after(d);
-  co_await t.async_wait(kNoThrow);
-}
 
 std::string encode_reply(const StatusReply& r) {
   std::string out;
