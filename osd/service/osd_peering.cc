@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/net/blocking.h"
+#include "common/net/sleep.h"
 #include "osd/service/osd_service.h"
 
 namespace cairn::osd {
@@ -24,17 +25,14 @@ namespace asio = boost::asio;
 using net::awaitable;
 using net::Millis;
 
+using net::sleep_for;
+
 namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr Millis kPeerTimeout{10000};
 constexpr size_t kPushBatchBytes = 8u << 20;
 constexpr size_t kPushBatchObjects = 64;
 
-awaitable<void> sleep_for(Millis d) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  t.expires_after(d);
-  co_await t.async_wait(kNoThrow);
-}
 
 std::string encode_info(uint64_t last_update, uint64_t objects, int64_t bytes) {
   std::string info;
@@ -125,7 +123,7 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
     size_t in_sync = heads.size() - behind_set.size();
     if (in_sync < pool->min_size) {
       for (OsdId m : behind_set) {
-        Status st = co_await push_all(pg, m, gen);
+        Status st = co_await push_all(pg, m, gen, PushHead::kSetHead);
         if (!st.ok()) {
           ok = false;
           spdlog::warn("PG {}: pushing to osd.{} failed: {}", pg->id.to_string(), m, st.to_string());
@@ -153,8 +151,10 @@ awaitable<void> OsdService::backfill(PgPtr pg, uint64_t gen) {
   int attempt = 0;
   while (!stopped_ && gen == pg->peering_gen && !pg->backfill_targets.empty()) {
     OsdId target = *pg->backfill_targets.begin();
-    // Bulk pass while writes continue.
-    Status st = co_await push_all(pg, target, gen);
+    // Bulk pass while writes continue: the target's log head stays behind,
+    // so if we fail before the cut-over, the next peering still sees it as
+    // behind and copies again.
+    Status st = co_await push_all(pg, target, gen, PushHead::kKeep);
     if (st.ok() && gen == pg->peering_gen) {
       // Cut-over: stop new writes, let the ones in flight finish, copy what
       // changed meanwhile, then the target is a full member again.
@@ -162,7 +162,7 @@ awaitable<void> OsdService::backfill(PgPtr pg, uint64_t gen) {
       while (pg->inflight_writes > 0 && gen == pg->peering_gen && !stopped_) {
         co_await pg->state_changed.wait_for(Millis(100));
       }
-      if (gen == pg->peering_gen) st = co_await push_all(pg, target, gen);
+      if (gen == pg->peering_gen) st = co_await push_all(pg, target, gen, PushHead::kSetHead);
       if (gen != pg->peering_gen) co_return;
       pg->paused = false;
       if (st.ok()) {
@@ -303,7 +303,7 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   co_return st;
 }
 
-awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen) {
+awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head) {
   auto remote = co_await list_remote(pg, to);
   if (!remote.ok()) co_return remote.status();
   auto local = co_await list_local(pg);
@@ -341,7 +341,7 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen) {
     }
     if (i >= send.size()) {
       for (const auto& name : drop) push.objects.push_back(ObjectData{.name = name, .exists = false});
-      push.last_update = pg->last_update;
+      if (head == PushHead::kSetHead) push.last_update = pg->last_update;
       final_sent = true;
     }
     const OsdInfo* osd = map_.find_osd(to);

@@ -130,7 +130,12 @@ class OsdService {
   void release_recovery_slot();
   net::awaitable<void> peer(PgPtr pg, uint64_t gen);
   net::awaitable<Status> pull_all(PgPtr pg, OsdId from, uint64_t auth_version, uint64_t gen);
-  net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen);
+  // Copies to `to` every object that differs from ours. With
+  // kSetHead the target also takes our log head: only valid while no write
+  // is in flight (peering, or a paused cut-over), otherwise the head would
+  // claim writes the pass did not copy.
+  enum class PushHead { kKeep, kSetHead };
+  net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head);
   // Brings each backfill target up to date while the PG serves I/O, then
   // pauses writes briefly for a final catch-up and admits it to the acting set.
   net::awaitable<void> backfill(PgPtr pg, uint64_t gen);
