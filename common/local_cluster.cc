@@ -105,6 +105,7 @@ constexpr TypeNames kTypeNames[] = {
     {DaemonType::kOsd, "osd.", "cairn-osd", "osd"},
     {DaemonType::kS3, "s3.", "cairn-s3", "s3"},
     {DaemonType::kNbd, "nbd.", "cairn-nbd", "nbd"},
+    {DaemonType::kMds, "mds.", "cairn-mds", "mds"},
 };
 const TypeNames& names_of(DaemonType t) {
   for (const TypeNames& n : kTypeNames) {
@@ -113,7 +114,9 @@ const TypeNames& names_of(DaemonType t) {
   CAIRN_CHECK(false);
   return kTypeNames[0];
 }
-bool is_gateway(DaemonType t) { return t == DaemonType::kS3 || t == DaemonType::kNbd; }
+bool is_gateway(DaemonType t) {
+  return t == DaemonType::kS3 || t == DaemonType::kNbd || t == DaemonType::kMds;
+}
 }  // namespace
 
 std::string DaemonInfo::name() const { return names_of(type).prefix + std::to_string(id); }
@@ -376,6 +379,7 @@ std::string merge_cluster_json(std::string_view existing, const ClusterInfo& c) 
                  {"secret_key", c.s3_secret_key}};
     }
     if (d.type == DaemonType::kNbd && d.id == 0) j["nbd"] = {{"uri", "nbd://" + d.addr}};
+    if (d.type == DaemonType::kMds && d.id == 0) j["fs"] = {{"name", "cairnfs"}};
   }
   return j.dump(2) + "\n";
 }
@@ -660,6 +664,12 @@ Status LocalCluster::plan_gateways() {
     bool present = false;
     for (const DaemonInfo& d : info_.gateways) present |= d.type == t;
     if (!present && has_binary(t)) info_.gateways.push_back({t, 0, "", "", "", 0});
+  }
+  // The filesystem: an active MDS and a standby that takes over from it.
+  int mds_count = 0;
+  for (const DaemonInfo& d : info_.gateways) mds_count += d.type == DaemonType::kMds ? 1 : 0;
+  for (int id = mds_count; id < 2 && has_binary(DaemonType::kMds); ++id) {
+    info_.gateways.push_back({DaemonType::kMds, id, "", "", "", 0});
   }
   bool s3 = false;
   for (const DaemonInfo& d : info_.gateways) s3 |= d.type == DaemonType::kS3;
@@ -1048,6 +1058,9 @@ std::string LocalCluster::summary() const {
            ", secret in cluster.json)\n";
     }
     if (g.type == DaemonType::kNbd && g.id == 0) s += "  nbd:       nbd://" + g.addr + "\n";
+    if (g.type == DaemonType::kMds && g.id == 0) {
+      s += "  fs:        cairnfs (mds.0 and mds.1; mount with `cairnctl fs mount /mnt/cairn`)\n";
+    }
   }
   if (!info_.mons.empty()) {
     s += "  metrics:   http://" + info_.mons[0].http +

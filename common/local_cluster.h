@@ -30,9 +30,9 @@
 
 namespace cairn {
 
-// Gateways (kS3, kNbd) are optional: `up` starts them only when their
-// executable sits beside the others.
-enum class DaemonType { kMon, kOsd, kS3, kNbd };
+// Gateways (kS3, kNbd, kMds) are optional: `up` starts them only when their
+// executable sits beside the others. Two MDSes run: one active, one standby.
+enum class DaemonType { kMon, kOsd, kS3, kNbd, kMds };
 
 struct DaemonInfo {
   DaemonType type = DaemonType::kMon;
@@ -42,7 +42,7 @@ struct DaemonInfo {
   std::string host;  // OSDs only: simulated host "node-N"
   int pid = 0;       // last known pid; 0 when stopped
 
-  std::string name() const;    // "mon.0", "osd.3", "s3.0", "nbd.0"
+  std::string name() const;    // "mon.0", "osd.3", "s3.0", "nbd.0", "mds.1"
   std::string binary() const;  // "cairn-mon", "cairn-osd", "cairn-s3", "cairn-nbd"
 };
 
@@ -52,7 +52,7 @@ struct ClusterInfo {
   std::string key_file;  // absolute path of the keyring
   std::vector<DaemonInfo> mons;
   std::vector<DaemonInfo> osds;
-  std::vector<DaemonInfo> gateways;  // s3.N and nbd.N, started after the OSDs
+  std::vector<DaemonInfo> gateways;  // s3.N, nbd.N, mds.N, started after the OSDs
   // The S3 admin user `up` creates (cluster.json "s3"); empty without S3.
   std::string s3_access_key;
   std::string s3_secret_key;

@@ -140,7 +140,8 @@ TEST(LocalCluster, ParseDaemonName) {
   EXPECT_EQ(DaemonType::kOsd, r->first);
   EXPECT_EQ(12, r->second);
   EXPECT_TRUE(parse_daemon_name("mon.0").ok());
-  for (const char* bad : {"osd", "osd.", "osd.x", "mds.0", "osd.-1", "mon.1234567", ""}) {
+  EXPECT_EQ(DaemonType::kMds, parse_daemon_name("mds.1")->first);
+  for (const char* bad : {"osd", "osd.", "osd.x", "rgw.0", "osd.-1", "mon.1234567", ""}) {
     EXPECT_FALSE(parse_daemon_name(bad).ok()) << bad;
   }
 }

@@ -93,6 +93,9 @@ int run(int argc, char** argv) {
   add_s3_commands(app, ctx, &action);
 #endif
   add_rbd_commands(app, ctx, &action);
+#ifdef CAIRN_WITH_FS
+  add_fs_commands(app, ctx, &action);
+#endif
   add_pg_commands(app, ctx, &action);
   add_osd_purge_command(app, ctx, &action);
   add_mon_membership_commands(app, ctx, &action);

@@ -45,6 +45,7 @@ void add_bench_commands(CLI::App& app, Context& ctx, Action* action);    // benc
 void add_s3_commands(CLI::App& app, Context& ctx, Action* action);       // s3 (with rgw/)
 void add_rbd_commands(CLI::App& app, Context& ctx, Action* action);      // rbd
 void add_pg_commands(CLI::App& app, Context& ctx, Action* action);       // pg
+void add_fs_commands(CLI::App& app, Context& ctx, Action* action);       // fs (with fs/)
 void add_osd_purge_command(CLI::App& app, Context& ctx, Action* action);  // osd purge
 void add_mon_membership_commands(CLI::App& app, Context& ctx, Action* action);  // mon add|rm
 

@@ -1,0 +1,195 @@
+#include "fs/client/mds_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "common/net/connection.h"
+#include "common/net/daemon.h"
+#include "common/net/sleep.h"
+#include "fs/mds/mds.h"
+#include "rbd/async.h"
+#include "rbd/core/lock.h"
+
+namespace cairn::fs {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using std::chrono::milliseconds;
+
+// Touched only on the cluster client's io thread, except `opens` (mutex).
+struct MdsClient::State {
+  client::Client* cluster = nullptr;
+  std::string fs_name;
+  std::string name;
+  std::string key;
+  NotifyFn on_notify;
+  std::unique_ptr<net::ConnectionPool> pool;
+  std::string addr;          // the active MDS we talk to
+  net::Connection* session_conn = nullptr;  // the connection our session is bound to
+  uint64_t session = 0;
+  std::mutex mu;
+  std::map<Ino, int> opens;
+};
+
+namespace {
+
+awaitable<Result<std::string>> find_active(MdsClient* /*unused*/, client::Client& cluster,
+                                           std::string fs_name) {
+  auto pool = cluster.pool_id(meta_pool_name(fs_name));
+  if (!pool.ok()) co_return pool.status();
+  ObjectOp get;
+  get.code = OpCode::kGetXattr;
+  get.key = rbd::kLockXattr;
+  auto r = co_await cluster.async_execute(*pool, kMdsLockObject, rbd::ops(std::move(get)));
+  Status st = rbd::op_status(r);
+  if (!st.ok()) co_return Status::Unavailable("no active MDS for " + fs_name + " (" + st.to_string() + ")");
+  auto holder = rbd::decode_lock(r->results[0].data);
+  if (!holder) co_return Status::Unavailable("no active MDS for " + fs_name);
+  std::string addr = addr_from_owner(holder->owner);
+  if (addr.empty()) co_return Status::Unavailable("malformed MDS lease holder " + holder->owner);
+  co_return addr;
+}
+
+awaitable<Result<MdsReply>> call_on(net::Connection& conn, const MdsRequest& req,
+                                    milliseconds timeout) {
+  std::string payload = req.encode();
+  auto f = co_await conn.call(kMsgMdsRequest, std::move(payload), timeout);
+  if (!f.ok()) co_return f.status();
+  co_return MdsReply::decode(f->payload);
+}
+
+awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRequest req,
+                                      milliseconds timeout);
+
+awaitable<void> on_notify_frame(std::weak_ptr<MdsClient::State> weak, net::Frame f) {
+  auto s = weak.lock();
+  if (!s || f.header.type != kMsgMdsNotify) co_return;
+  auto n = MdsNotify::decode(f.payload);
+  if (n.ok() && s->on_notify) s->on_notify(*n);
+}
+
+}  // namespace
+
+MdsClient::MdsClient(client::Client& cluster, std::string fs_name, std::string client_name,
+                     std::string key, NotifyFn on_notify)
+    : state_(std::make_shared<State>()), cluster_(cluster) {
+  state_->cluster = &cluster;
+  state_->fs_name = std::move(fs_name);
+  state_->name = std::move(client_name);
+  state_->key = std::move(key);
+  state_->on_notify = std::move(on_notify);
+  std::weak_ptr<State> weak = state_;
+  net::RequestHandler handler = [weak](net::ConnectionPtr, net::Frame f) {
+    return on_notify_frame(weak, std::move(f));
+  };
+  state_->pool = std::make_unique<net::ConnectionPool>(cluster.executor(), state_->key, handler);
+}
+
+MdsClient::~MdsClient() {
+  auto s = state_;
+  rbd::block_on(cluster_, [](std::shared_ptr<State> st) -> awaitable<bool> {
+    st->pool->close_all();
+    co_return true;
+  }(s));
+}
+
+namespace {
+
+awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRequest req,
+                                      milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Status last = Status::Unavailable("no MDS reached");
+  for (int attempt = 0; std::chrono::steady_clock::now() < deadline; ++attempt) {
+    if (attempt > 0) co_await net::sleep_for(milliseconds(std::min(100 * attempt, 1000)));
+    if (s->addr.empty()) {
+      auto a = co_await find_active(nullptr, *s->cluster, s->fs_name);
+      if (!a.ok()) {
+        last = a.status();
+        continue;
+      }
+      s->addr = *a;
+    }
+    auto conn = co_await s->pool->get(s->addr, milliseconds(3000));
+    if (!conn.ok()) {
+      last = conn.status();
+      s->addr.clear();
+      continue;
+    }
+    net::Connection& c = **conn;
+    if (s->session_conn != &c) {
+      MdsRequest open;
+      open.op = MdsOp::kSessionOpen;
+      open.name = s->name;
+      open.offset = s->session;
+      auto r = co_await call_on(c, open, milliseconds(10000));
+      if (!r.ok()) {
+        last = r.status();
+        s->pool->close(s->addr);
+        s->addr.clear();
+        continue;
+      }
+      bool resumed = r->offset == s->session;
+      s->session = r->offset;
+      s->session_conn = &c;
+      if (!resumed) {
+        // A new session (MDS failover): tell it which files we hold open so
+        // unlinked-but-open files survive.
+        std::map<Ino, int> opens;
+        {
+          std::lock_guard lock(s->mu);
+          opens = s->opens;
+        }
+        for (const auto& [ino, n] : opens) {
+          for (int k = 0; k < n; ++k) {
+            MdsRequest reopen;
+            reopen.op = MdsOp::kOpen;
+            reopen.ino = ino;
+            auto rr = co_await call_on(c, reopen, milliseconds(10000));
+            (void)rr;
+          }
+        }
+        if (!opens.empty()) spdlog::info("re-registered {} open files with the MDS", opens.size());
+      }
+    }
+    req.session = s->session;
+    auto r = co_await call_on(c, req, milliseconds(30000));
+    if (!r.ok()) {
+      last = r.status();
+      s->pool->close(s->addr);
+      s->addr.clear();
+      s->session_conn = nullptr;
+      continue;
+    }
+    if (r->err == ESTALE) {  // the MDS forgot our session: open a new one
+      s->session_conn = nullptr;
+      last = Status::Unavailable("MDS session expired");
+      continue;
+    }
+    co_return std::move(*r);
+  }
+  co_return Status::TimedOut("MDS request: " + last.to_string());
+}
+
+}  // namespace
+
+Result<MdsReply> MdsClient::call(MdsRequest req, std::chrono::milliseconds timeout) {
+  return rbd::block_on(cluster_, call_loop(state_, std::move(req), timeout));
+}
+
+void MdsClient::track_open(Ino ino, int delta) {
+  std::lock_guard lock(state_->mu);
+  int& n = state_->opens[ino];
+  n += delta;
+  if (n <= 0) state_->opens.erase(ino);
+}
+
+void MdsClient::close_session() {
+  MdsRequest req;
+  req.op = MdsOp::kSessionClose;
+  auto r = call(std::move(req), std::chrono::seconds(5));
+  (void)r;
+}
+
+}  // namespace cairn::fs

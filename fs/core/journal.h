@@ -1,0 +1,33 @@
+// The MDS journal record format. Every metadata change is one entry of
+// idempotent Updates; an entry is durable once its record is appended to a
+// journal segment object. Pure: no I/O.
+//
+//   record = u32 payload length | u32 crc32c(payload) | payload
+//   payload = u64 seq | u32 count | Update...
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fs/core/inode.h"
+
+namespace cairn::fs {
+
+// Segments roll over past this size so trimming can delete whole objects.
+inline constexpr uint64_t kJournalSegmentBytes = 8ull << 20;
+
+struct JournalEntry {
+  uint64_t seq = 0;
+  std::vector<Update> updates;
+};
+
+void append_record(const JournalEntry& entry, std::string* out);
+
+// Decodes the records of one segment in order. Stops at the end or at the
+// first incomplete or corrupt record (a torn tail), reporting in *clean
+// whether the whole segment decoded.
+std::vector<JournalEntry> decode_records(std::string_view segment, bool* clean);
+
+}  // namespace cairn::fs

@@ -1,0 +1,736 @@
+#include "fs/fuse/fuse_fs.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/xattr.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/net/daemon.h"
+#include "fs/mds/mds.h"
+
+namespace cairn::fs {
+
+namespace {
+
+FuseFs* self(fuse_req_t r) { return static_cast<FuseFs*>(fuse_req_userdata(r)); }
+
+MdsRequest make(MdsOp op, fuse_req_t r, Ino ino = 0) {
+  MdsRequest q;
+  q.op = op;
+  q.ino = ino;
+  if (r != nullptr) {
+    const fuse_ctx* ctx = fuse_req_ctx(r);
+    q.uid = ctx->uid;
+    q.gid = ctx->gid;
+  }
+  return q;
+}
+
+int64_t ts_ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
+timespec ns_ts(int64_t ns) {
+  timespec t;
+  t.tv_sec = ns / 1000000000;
+  t.tv_nsec = ns % 1000000000;
+  return t;
+}
+
+// Sends req and answers the kernel with an errno on failure; returns the
+// reply only when it succeeded.
+std::optional<MdsReply> call_or_reply(fuse_req_t r, MdsRequest req) {
+  auto rep = self(r)->mds(std::move(req), r);
+  if (!rep.ok()) {
+    fuse_reply_err(r, EIO);
+    return std::nullopt;
+  }
+  if (rep->err != 0) {
+    fuse_reply_err(r, rep->err);
+    return std::nullopt;
+  }
+  return std::move(*rep);
+}
+
+void op_init(void* userdata, fuse_conn_info* conn) {
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 8 << 20;
+  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_AUTO_INVAL_DATA;
+  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
+  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  (void)userdata;
+}
+
+void op_lookup(fuse_req_t r, fuse_ino_t parent, const char* name) {
+  MdsRequest q = make(MdsOp::kLookup, r, self(r)->to_ino(parent));
+  q.name = name;
+  if (auto rep = call_or_reply(r, std::move(q))) self(r)->reply_entry(r, rep->inode);
+}
+
+void op_getattr(fuse_req_t r, fuse_ino_t ino, fuse_file_info*) {
+  FuseFs* fs = self(r);
+  if (auto rep = call_or_reply(r, make(MdsOp::kGetattr, r, fs->to_ino(ino)))) {
+    fs->remember(rep->inode);
+    struct stat st;
+    fs->fill_stat(rep->inode, &st);
+    fuse_reply_attr(r, &st, fs->opts.attr_timeout);
+  }
+}
+
+void op_setattr(fuse_req_t r, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  FuseFs* fs = self(r);
+  MdsRequest q = make(MdsOp::kSetattr, r, fs->to_ino(ino));
+  SetAttr& a = q.attr;
+  if (to_set & FUSE_SET_ATTR_MODE) a.valid |= SetAttr::kMode, a.mode = attr->st_mode;
+  if (to_set & FUSE_SET_ATTR_UID) a.valid |= SetAttr::kUid, a.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) a.valid |= SetAttr::kGid, a.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) a.valid |= SetAttr::kSize, a.size = attr->st_size;
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) a.valid |= SetAttr::kAtimeNow;
+  else if (to_set & FUSE_SET_ATTR_ATIME) a.valid |= SetAttr::kAtime, a.atime_ns = ts_ns(attr->st_atim);
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) a.valid |= SetAttr::kMtimeNow;
+  else if (to_set & FUSE_SET_ATTR_MTIME) a.valid |= SetAttr::kMtime, a.mtime_ns = ts_ns(attr->st_mtim);
+  if (auto rep = call_or_reply(r, std::move(q))) {
+    fs->remember(rep->inode);
+    struct stat st;
+    fs->fill_stat(rep->inode, &st);
+    fuse_reply_attr(r, &st, fs->opts.attr_timeout);
+  }
+}
+
+void op_readlink(fuse_req_t r, fuse_ino_t ino) {
+  if (auto rep = call_or_reply(r, make(MdsOp::kGetattr, r, self(r)->to_ino(ino)))) {
+    if (!rep->inode.is_symlink()) {
+      fuse_reply_err(r, EINVAL);
+      return;
+    }
+    fuse_reply_readlink(r, rep->inode.symlink.c_str());
+  }
+}
+
+void op_mknod(fuse_req_t r, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  MdsRequest q = make(MdsOp::kMknod, r, self(r)->to_ino(parent));
+  q.name = name;
+  q.mode = mode & ~fuse_req_ctx(r)->umask;
+  q.mode = (mode & S_IFMT) | (q.mode & 07777);
+  q.rdev = rdev;
+  if (auto rep = call_or_reply(r, std::move(q))) self(r)->reply_entry(r, rep->inode);
+}
+
+void op_mkdir(fuse_req_t r, fuse_ino_t parent, const char* name, mode_t mode) {
+  op_mknod(r, parent, name, S_IFDIR | (mode & 07777), 0);
+}
+
+void op_symlink(fuse_req_t r, const char* link, fuse_ino_t parent, const char* name) {
+  MdsRequest q = make(MdsOp::kSymlink, r, self(r)->to_ino(parent));
+  q.name = name;
+  q.name2 = link;
+  if (auto rep = call_or_reply(r, std::move(q))) self(r)->reply_entry(r, rep->inode);
+}
+
+void op_link(fuse_req_t r, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  MdsRequest q = make(MdsOp::kLink, r, self(r)->to_ino(ino));
+  q.ino2 = self(r)->to_ino(newparent);
+  q.name = newname;
+  if (auto rep = call_or_reply(r, std::move(q))) self(r)->reply_entry(r, rep->inode);
+}
+
+void op_unlink(fuse_req_t r, fuse_ino_t parent, const char* name) {
+  MdsRequest q = make(MdsOp::kUnlink, r, self(r)->to_ino(parent));
+  q.name = name;
+  if (call_or_reply(r, std::move(q))) fuse_reply_err(r, 0);
+}
+
+void op_rmdir(fuse_req_t r, fuse_ino_t parent, const char* name) {
+  MdsRequest q = make(MdsOp::kRmdir, r, self(r)->to_ino(parent));
+  q.name = name;
+  if (call_or_reply(r, std::move(q))) fuse_reply_err(r, 0);
+}
+
+void op_rename(fuse_req_t r, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) {
+  MdsRequest q = make(MdsOp::kRename, r, self(r)->to_ino(parent));
+  q.name = name;
+  q.ino2 = self(r)->to_ino(newparent);
+  q.name2 = newname;
+  q.flags = flags;
+  if (call_or_reply(r, std::move(q))) fuse_reply_err(r, 0);
+}
+
+void open_common(fuse_req_t r, const Inode& i, fuse_file_info* fi, bool created) {
+  FuseFs* fs = self(r);
+  // Keep the kernel's cached pages only if nobody changed the file since
+  // this node last saw it: close-to-open consistency across nodes.
+  fi->keep_cache = !created && fs->unchanged(i) ? 1 : 0;
+  auto* of = new FuseFs::OpenFile;
+  of->ino = i.ino;
+  of->append = (fi->flags & O_APPEND) != 0;
+  fi->fh = reinterpret_cast<uint64_t>(of);
+  fs->remember(i);
+  fs->mdsc->track_open(i.ino, 1);
+}
+
+void op_open(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
+  FuseFs* fs = self(r);
+  if (auto rep = call_or_reply(r, make(MdsOp::kOpen, r, fs->to_ino(ino)))) {
+    if (rep->inode.is_dir()) {
+      fuse_reply_err(r, EISDIR);
+      return;
+    }
+    open_common(r, rep->inode, fi, false);
+    fuse_reply_open(r, fi);
+  }
+}
+
+void op_create(fuse_req_t r, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
+  FuseFs* fs = self(r);
+  MdsRequest q = make(MdsOp::kMknod, r, fs->to_ino(parent));
+  q.name = name;
+  q.mode = S_IFREG | (mode & 07777 & ~fuse_req_ctx(r)->umask);
+  auto rep = call_or_reply(r, std::move(q));
+  if (!rep) return;
+  auto opened = call_or_reply(r, make(MdsOp::kOpen, r, rep->inode.ino));
+  if (!opened) return;
+  open_common(r, opened->inode, fi, true);
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = fs->to_fuse(opened->inode.ino);
+  e.attr_timeout = fs->opts.attr_timeout;
+  e.entry_timeout = fs->opts.entry_timeout;
+  fs->fill_stat(opened->inode, &e.attr);
+  fuse_reply_create(r, &e, fi);
+}
+
+void publish(fuse_req_t r, FuseFs::OpenFile* of) {
+  if (!of->dirty) return;
+  FuseFs* fs = self(r);
+  MdsRequest q = make(MdsOp::kExtend, r, of->ino);
+  q.size = fs->known_size(of->ino);
+  q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
+  auto rep = fs->mds(std::move(q), r);
+  if (rep.ok() && rep->err == 0) {
+    fs->remember(rep->inode);
+    of->dirty = false;
+  }
+}
+
+void op_read(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  FuseFs* fs = self(r);
+  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  std::string data;
+  int e = fs->read_data(of->ino, static_cast<uint64_t>(off), size, &data);
+  if (e != 0) {
+    fuse_reply_err(r, e);
+    return;
+  }
+  fuse_reply_buf(r, data.data(), data.size());
+}
+
+void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+              fuse_file_info* fi) {
+  FuseFs* fs = self(r);
+  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  uint64_t at = static_cast<uint64_t>(off);
+  if (of->append) {
+    // Another node may have appended: the MDS hands out the real end.
+    MdsRequest q = make(MdsOp::kReserveAppend, r, of->ino);
+    q.length = size;
+    auto rep = call_or_reply(r, std::move(q));
+    if (!rep) return;
+    at = rep->offset;
+    fs->remember(rep->inode);
+  } else if (at + size > fs->known_size(of->ino)) {
+    // Growing: the MDS checks the quota before any byte lands.
+    MdsRequest q = make(MdsOp::kExtend, r, of->ino);
+    q.size = at + size;
+    q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
+    auto rep = call_or_reply(r, std::move(q));
+    if (!rep) return;
+    fs->remember(rep->inode);
+  }
+  int e = fs->write_data(of->ino, at, buf, size);
+  if (e != 0) {
+    fuse_reply_err(r, e);
+    return;
+  }
+  of->dirty = true;
+  fuse_reply_write(r, size);
+}
+
+void op_flush(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
+  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  publish(r, of);
+  // close() drops this owner's POSIX locks on the file.
+  MdsRequest q = make(MdsOp::kSetlk, r, of->ino);
+  q.offset = fi->lock_owner;
+  q.lock_type = LockType::kUnlock;
+  q.size = 0;
+  q.length = UINT64_MAX;
+  auto rep = self(r)->mds(std::move(q), r);
+  (void)rep;
+  fuse_reply_err(r, 0);
+}
+
+void op_fsync(fuse_req_t r, fuse_ino_t, int, fuse_file_info* fi) {
+  // Data writes are durable on every replica when acked; what is left is
+  // the size and mtime at the MDS.
+  publish(r, reinterpret_cast<FuseFs::OpenFile*>(fi->fh));
+  fuse_reply_err(r, 0);
+}
+
+void op_release(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
+  FuseFs* fs = self(r);
+  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  publish(r, of);
+  MdsRequest q = make(MdsOp::kRelease, r, of->ino);
+  q.offset = fi->lock_owner;
+  auto rep = fs->mds(std::move(q), r);
+  (void)rep;
+  fs->mdsc->track_open(of->ino, -1);
+  delete of;
+  fuse_reply_err(r, 0);
+}
+
+void op_opendir(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
+  if (auto rep = call_or_reply(r, make(MdsOp::kGetattr, r, self(r)->to_ino(ino)))) {
+    if (!rep->inode.is_dir()) {
+      fuse_reply_err(r, ENOTDIR);
+      return;
+    }
+    fi->fh = reinterpret_cast<uint64_t>(new FuseFs::DirHandle);
+    fuse_reply_open(r, fi);
+  }
+}
+
+void op_readdir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  FuseFs* fs = self(r);
+  auto* dh = reinterpret_cast<FuseFs::DirHandle*>(fi->fh);
+  // Offsets: 0 ".", 1 "..", 2+k the k-th entry fetched.
+  std::string buf(size, '\0');
+  size_t used = 0;
+  auto add = [&](const char* name, fuse_ino_t i, uint32_t type, off_t next) {
+    struct stat st;
+    std::memset(&st, 0, sizeof st);
+    st.st_ino = i;
+    st.st_mode = type;
+    size_t need = fuse_add_direntry(r, nullptr, 0, name, nullptr, 0);
+    if (used + need > size) return false;
+    fuse_add_direntry(r, buf.data() + used, size - used, name, &st, next);
+    used += need;
+    return true;
+  };
+  if (off == 0 && !add(".", ino, S_IFDIR, 1)) goto done;
+  if (off <= 1 && !add("..", FUSE_ROOT_ID, S_IFDIR, 2)) goto done;
+  for (size_t k = off > 2 ? static_cast<size_t>(off - 2) : 0;; ++k) {
+    while (k >= dh->entries.size() && !dh->complete) {
+      MdsRequest q = make(MdsOp::kReaddir, r, fs->to_ino(ino));
+      q.name = dh->entries.empty() ? std::string() : dh->entries.back().name;
+      q.length = 1024;
+      auto rep = fs->mds(std::move(q), r);
+      if (!rep.ok() || rep->err != 0) {
+        if (used == 0) {
+          fuse_reply_err(r, rep.ok() ? rep->err : EIO);
+          return;
+        }
+        goto done;
+      }
+      for (auto& e : rep->entries) dh->entries.push_back(std::move(e));
+      if (!rep->more) dh->complete = true;
+    }
+    if (k >= dh->entries.size()) break;
+    const DirEntry& e = dh->entries[k];
+    if (!add(e.name.c_str(), fs->to_fuse(e.ino), e.type, static_cast<off_t>(k + 3))) break;
+  }
+done:
+  fuse_reply_buf(r, buf.data(), used);
+}
+
+void op_releasedir(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<FuseFs::DirHandle*>(fi->fh);
+  fuse_reply_err(r, 0);
+}
+
+void op_fsyncdir(fuse_req_t r, fuse_ino_t, int, fuse_file_info*) {
+  fuse_reply_err(r, 0);  // namespace changes are journaled before they are acked
+}
+
+void op_statfs(fuse_req_t r, fuse_ino_t) {
+  FuseFs* fs = self(r);
+  auto rep = call_or_reply(r, make(MdsOp::kStatfs, r));
+  if (!rep) return;
+  uint64_t total = 0, avail = 0;
+  if (auto reports = fs->cluster.osd_reports(); reports.ok()) {
+    for (const auto& rp : *reports) {
+      total += rp.total_bytes;
+      avail += rp.avail_bytes;
+    }
+  }
+  // Replication divides raw space: report what files can actually use.
+  auto map = fs->cluster.map();
+  uint32_t copies = 1;
+  for (const auto& [id, p] : map.pools) {
+    if (p.id == fs->data_pool && p.size > 0) copies = p.size;
+  }
+  struct statvfs sv;
+  std::memset(&sv, 0, sizeof sv);
+  sv.f_bsize = 4096;
+  sv.f_frsize = 4096;
+  sv.f_blocks = total / copies / 4096;
+  sv.f_bfree = avail / copies / 4096;
+  sv.f_bavail = sv.f_bfree;
+  sv.f_files = rep->statfs.files + 1000000;
+  sv.f_ffree = 1000000;
+  sv.f_favail = sv.f_ffree;
+  sv.f_namemax = kMaxNameLen;
+  fuse_reply_statfs(r, &sv);
+}
+
+void op_setxattr(fuse_req_t r, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
+  MdsRequest q = make(MdsOp::kSetxattr, r, self(r)->to_ino(ino));
+  q.name = name;
+  q.value.assign(value, size);
+  q.flags = static_cast<uint32_t>(flags);
+  if (call_or_reply(r, std::move(q))) fuse_reply_err(r, 0);
+}
+
+void op_getxattr(fuse_req_t r, fuse_ino_t ino, const char* name, size_t size) {
+  MdsRequest q = make(MdsOp::kGetxattr, r, self(r)->to_ino(ino));
+  q.name = name;
+  auto rep = call_or_reply(r, std::move(q));
+  if (!rep) return;
+  if (size == 0) {
+    fuse_reply_xattr(r, rep->value.size());
+  } else if (size < rep->value.size()) {
+    fuse_reply_err(r, ERANGE);
+  } else {
+    fuse_reply_buf(r, rep->value.data(), rep->value.size());
+  }
+}
+
+void op_listxattr(fuse_req_t r, fuse_ino_t ino, size_t size) {
+  auto rep = call_or_reply(r, make(MdsOp::kListxattr, r, self(r)->to_ino(ino)));
+  if (!rep) return;
+  std::string names;
+  for (const auto& e : rep->entries) {
+    names += e.name;
+    names.push_back('\0');
+  }
+  if (size == 0) {
+    fuse_reply_xattr(r, names.size());
+  } else if (size < names.size()) {
+    fuse_reply_err(r, ERANGE);
+  } else {
+    fuse_reply_buf(r, names.data(), names.size());
+  }
+}
+
+void op_removexattr(fuse_req_t r, fuse_ino_t ino, const char* name) {
+  MdsRequest q = make(MdsOp::kRemovexattr, r, self(r)->to_ino(ino));
+  q.name = name;
+  if (call_or_reply(r, std::move(q))) fuse_reply_err(r, 0);
+}
+
+LockType lock_type(short t) {
+  return t == F_WRLCK ? LockType::kWrite : t == F_RDLCK ? LockType::kRead : LockType::kUnlock;
+}
+
+void op_getlk(fuse_req_t r, fuse_ino_t, fuse_file_info* fi, struct flock* lock) {
+  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  MdsRequest q = make(MdsOp::kGetlk, r, of->ino);
+  q.offset = fi->lock_owner;
+  q.lock_type = lock_type(lock->l_type);
+  q.size = static_cast<uint64_t>(lock->l_start);
+  q.length = lock->l_len == 0 ? UINT64_MAX : static_cast<uint64_t>(lock->l_start + lock->l_len - 1);
+  auto rep = call_or_reply(r, std::move(q));
+  if (!rep) return;
+  if (rep->lock_type == LockType::kUnlock) {
+    lock->l_type = F_UNLCK;
+  } else {
+    lock->l_type = rep->lock_type == LockType::kWrite ? F_WRLCK : F_RDLCK;
+    lock->l_start = static_cast<off_t>(rep->lock_start);
+    lock->l_len = rep->lock_end == UINT64_MAX ? 0 : static_cast<off_t>(rep->lock_end - rep->lock_start + 1);
+    lock->l_pid = static_cast<pid_t>(rep->lock_pid);
+  }
+  fuse_reply_lock(r, lock);
+}
+
+// Blocking waits poll the MDS: simple, and a dead waiter holds nothing.
+void set_lock(fuse_req_t r, Ino ino, uint64_t owner, LockType type, uint64_t start, uint64_t end,
+              bool flock, bool wait) {
+  for (int round = 0;; ++round) {
+    MdsRequest q = make(MdsOp::kSetlk, r, ino);
+    q.offset = owner;
+    q.lock_type = type;
+    q.size = start;
+    q.length = end;
+    q.lock_flock = flock;
+    q.lock_pid = fuse_req_ctx(r)->pid;
+    auto rep = self(r)->mds(std::move(q), r);
+    if (!rep.ok()) {
+      fuse_reply_err(r, EIO);
+      return;
+    }
+    if (rep->err != EAGAIN || !wait) {
+      fuse_reply_err(r, rep->err);
+      return;
+    }
+    if (fuse_req_interrupted(r)) {
+      fuse_reply_err(r, EINTR);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10 + round * 5, 100)));
+  }
+}
+
+void op_setlk(fuse_req_t r, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
+  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  uint64_t start = static_cast<uint64_t>(lock->l_start);
+  uint64_t end = lock->l_len == 0 ? UINT64_MAX : static_cast<uint64_t>(lock->l_start + lock->l_len - 1);
+  set_lock(r, of->ino, fi->lock_owner, lock_type(lock->l_type), start, end, false, sleep != 0);
+}
+
+void op_flock(fuse_req_t r, fuse_ino_t, fuse_file_info* fi, int op) {
+  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  LockType t = (op & LOCK_UN) ? LockType::kUnlock
+               : (op & LOCK_EX) ? LockType::kWrite
+                                : LockType::kRead;
+  set_lock(r, of->ino, fi->lock_owner, t, 0, UINT64_MAX, true, (op & LOCK_NB) == 0);
+}
+
+void op_fallocate(fuse_req_t r, fuse_ino_t, int mode, off_t offset, off_t length,
+                  fuse_file_info* fi) {
+  if (mode != 0) {
+    fuse_reply_err(r, EOPNOTSUPP);  // holes and collapse are not supported
+    return;
+  }
+  FuseFs* fs = self(r);
+  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  uint64_t end = static_cast<uint64_t>(offset + length);
+  if (end > fs->known_size(of->ino)) {
+    MdsRequest q = make(MdsOp::kExtend, r, of->ino);
+    q.size = end;
+    q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
+    auto rep = call_or_reply(r, std::move(q));
+    if (!rep) return;
+    fs->remember(rep->inode);
+  }
+  fuse_reply_err(r, 0);
+}
+
+const fuse_lowlevel_ops kOps = [] {
+  fuse_lowlevel_ops o;
+  std::memset(&o, 0, sizeof o);
+  o.init = op_init;
+  o.lookup = op_lookup;
+  o.getattr = op_getattr;
+  o.setattr = op_setattr;
+  o.readlink = op_readlink;
+  o.mknod = op_mknod;
+  o.mkdir = op_mkdir;
+  o.unlink = op_unlink;
+  o.rmdir = op_rmdir;
+  o.symlink = op_symlink;
+  o.rename = op_rename;
+  o.link = op_link;
+  o.open = op_open;
+  o.read = op_read;
+  o.write = op_write;
+  o.flush = op_flush;
+  o.release = op_release;
+  o.fsync = op_fsync;
+  o.opendir = op_opendir;
+  o.readdir = op_readdir;
+  o.releasedir = op_releasedir;
+  o.fsyncdir = op_fsyncdir;
+  o.statfs = op_statfs;
+  o.setxattr = op_setxattr;
+  o.getxattr = op_getxattr;
+  o.listxattr = op_listxattr;
+  o.removexattr = op_removexattr;
+  o.create = op_create;
+  o.getlk = op_getlk;
+  o.setlk = op_setlk;
+  o.flock = op_flock;
+  o.fallocate = op_fallocate;
+  return o;
+}();
+
+}  // namespace
+
+FuseFs::FuseFs(client::Client& c, std::string key, FuseOptions o)
+    : cluster(c), opts(std::move(o)), key_(std::move(key)) {}
+
+FuseFs::~FuseFs() { shutdown(); }
+
+const fuse_lowlevel_ops& FuseFs::ops() const { return kOps; }
+
+Status FuseFs::connect() {
+  auto pool = cluster.pool_id(data_pool_name(opts.fs_name));
+  if (!pool.ok()) {
+    return Status::NotFound("filesystem '" + opts.fs_name + "' does not exist (no pool " +
+                            data_pool_name(opts.fs_name) + "; create it with `cairnctl fs new`)");
+  }
+  data_pool = *pool;
+  mdsc = std::make_unique<MdsClient>(cluster, opts.fs_name, opts.client_name, key_,
+                                     [this](const MdsNotify& n) {
+                                       std::lock_guard lock(notify_mu_);
+                                       notify_q_.push_back(n);
+                                       notify_cv_.notify_one();
+                                     });
+  MdsRequest q;
+  q.op = MdsOp::kResolve;
+  q.name = opts.subvolume.empty() ? "" : "volumes/" + opts.subvolume;
+  auto rep = mdsc->call(std::move(q), std::chrono::seconds(30));
+  if (!rep.ok()) return rep.status();
+  if (rep->err != 0) {
+    return Status::NotFound(opts.subvolume.empty()
+                                ? "cannot read the filesystem root: " + std::string(strerror(rep->err))
+                                : "subvolume '" + opts.subvolume + "' does not exist");
+  }
+  if (!opts.subvolume.empty() && rep->inode.subvol != rep->inode.ino) {
+    return Status::NotFound("'" + opts.subvolume + "' is not a subvolume");
+  }
+  root_ = rep->inode.ino;
+  notify_thread_ = std::thread([this] { notify_loop(); });
+  return Status::Ok();
+}
+
+void FuseFs::attach(fuse_session* se) { se_ = se; }
+
+void FuseFs::shutdown() {
+  {
+    std::lock_guard lock(notify_mu_);
+    if (stop_) return;
+    stop_ = true;
+    notify_cv_.notify_all();
+  }
+  if (notify_thread_.joinable()) notify_thread_.join();
+  if (mdsc) mdsc->close_session();
+}
+
+// Invalidations run on their own thread: the kernel may need a FUSE worker
+// to finish before it can drop an entry, so they must never block one.
+void FuseFs::notify_loop() {
+  std::unique_lock lock(notify_mu_);
+  while (!stop_) {
+    if (notify_q_.empty()) {
+      notify_cv_.wait(lock);
+      continue;
+    }
+    MdsNotify n = std::move(notify_q_.front());
+    notify_q_.pop_front();
+    lock.unlock();
+    if (se_ != nullptr) {
+      if (n.kind == MdsNotify::kInvalEntry) {
+        fuse_lowlevel_notify_inval_entry(se_, to_fuse(n.ino), n.name.c_str(), n.name.size());
+      } else {
+        {
+          std::lock_guard g(mu_);
+          known_.erase(n.ino);
+        }
+        fuse_lowlevel_notify_inval_inode(se_, to_fuse(n.ino), 0, 0);
+      }
+    }
+    lock.lock();
+  }
+}
+
+void FuseFs::fill_stat(const Inode& i, struct stat* st) const {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = to_fuse(i.ino);
+  st->st_mode = i.mode;
+  st->st_nlink = i.nlink;
+  st->st_uid = i.uid;
+  st->st_gid = i.gid;
+  st->st_rdev = i.rdev;
+  st->st_size = static_cast<off_t>(i.size);
+  st->st_blksize = 1 << 20;
+  st->st_blocks = static_cast<blkcnt_t>((i.size + 511) / 512);
+  st->st_atim = ns_ts(i.atime_ns);
+  st->st_mtim = ns_ts(i.mtime_ns);
+  st->st_ctim = ns_ts(i.ctime_ns);
+}
+
+bool FuseFs::unchanged(const Inode& i) {
+  std::lock_guard lock(mu_);
+  auto it = known_.find(i.ino);
+  return it != known_.end() && it->second.second == i.version;
+}
+
+void FuseFs::remember(const Inode& i) {
+  std::lock_guard lock(mu_);
+  known_[i.ino] = {i.size, i.version};
+}
+
+uint64_t FuseFs::known_size(Ino ino) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = known_.find(ino); it != known_.end()) return it->second.first;
+  }
+  MdsRequest q;
+  q.op = MdsOp::kGetattr;
+  q.ino = ino;
+  auto rep = mdsc->call(std::move(q));
+  if (!rep.ok() || rep->err != 0) return 0;
+  remember(rep->inode);
+  return rep->inode.size;
+}
+
+Result<MdsReply> FuseFs::mds(MdsRequest req, fuse_req_t) { return mdsc->call(std::move(req)); }
+
+void FuseFs::reply_entry(fuse_req_t r, const Inode& i) {
+  remember(i);
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = to_fuse(i.ino);
+  e.attr_timeout = opts.attr_timeout;
+  e.entry_timeout = opts.entry_timeout;
+  fill_stat(i, &e.attr);
+  fuse_reply_entry(r, &e);
+}
+
+int FuseFs::read_data(Ino ino, uint64_t off, size_t len, std::string* out) {
+  uint64_t size = known_size(ino);
+  if (off >= size) return 0;
+  len = static_cast<size_t>(std::min<uint64_t>(len, size - off));
+  out->assign(len, '\0');  // holes and never-written objects read as zeros
+  uint64_t pos = off;
+  while (pos < off + len) {
+    uint64_t objno = pos / kObjectSize;
+    uint64_t in_obj = pos % kObjectSize;
+    uint64_t n = std::min<uint64_t>(kObjectSize - in_obj, off + len - pos);
+    auto data = cluster.get(data_pool_name(opts.fs_name), data_object(ino, objno), in_obj, n);
+    if (data.ok()) {
+      std::memcpy(out->data() + (pos - off), data->data(), std::min<size_t>(data->size(), n));
+    } else if (!data.status().is(Code::kNotFound)) {
+      spdlog::warn("read {}: {}", data_object(ino, objno), data.status().to_string());
+      return data.status().to_errno();
+    }
+    pos += n;
+  }
+  return 0;
+}
+
+int FuseFs::write_data(Ino ino, uint64_t off, const char* buf, size_t len) {
+  uint64_t pos = off;
+  while (pos < off + len) {
+    uint64_t objno = pos / kObjectSize;
+    uint64_t in_obj = pos % kObjectSize;
+    uint64_t n = std::min<uint64_t>(kObjectSize - in_obj, off + len - pos);
+    Status st = cluster.write(data_pool_name(opts.fs_name), data_object(ino, objno), in_obj,
+                              std::string(buf + (pos - off), n));
+    if (!st.ok()) {
+      spdlog::warn("write {}: {}", data_object(ino, objno), st.to_string());
+      return st.to_errno();
+    }
+    pos += n;
+  }
+  std::lock_guard lock(mu_);
+  auto& k = known_[ino];
+  k.first = std::max(k.first, off + len);
+  return 0;
+}
+
+}  // namespace cairn::fs

@@ -1,0 +1,82 @@
+// cairn-fuse's filesystem: the libfuse3 low-level operations. Metadata goes
+// to the MDS; file data is read and written straight to the OSDs, striped
+// over kObjectSize objects of the data pool.
+#pragma once
+
+#define FUSE_USE_VERSION 35
+#include <fuse_lowlevel.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "client/client.h"
+#include "fs/client/mds_client.h"
+
+namespace cairn::fs {
+
+struct FuseOptions {
+  std::string fs_name = "cairnfs";
+  std::string subvolume;  // mount /volumes/NAME as the root
+  std::string client_name;
+  double attr_timeout = 1.0;   // seconds the kernel may trust attributes
+  double entry_timeout = 1.0;  // ... and names; the MDS invalidates sooner
+};
+
+class FuseFs {
+ public:
+  FuseFs(client::Client& cluster, std::string key, FuseOptions opts);
+  ~FuseFs();
+  // Opens the MDS session and finds the root (the subvolume's, if asked).
+  Status connect();
+  const fuse_lowlevel_ops& ops() const;
+  // Called once the session exists: invalidations need it.
+  void attach(fuse_session* se);
+  void shutdown();
+
+  // ---- operations (public for the C callbacks) ----
+  struct OpenFile {
+    Ino ino = 0;
+    bool append = false;
+    bool dirty = false;  // written since the last flush: publish mtime
+  };
+  struct DirHandle {
+    std::vector<DirEntry> entries;  // fetched so far, in order
+    bool complete = false;
+  };
+
+  Ino to_ino(fuse_ino_t fino) const { return fino == FUSE_ROOT_ID ? root_ : fino; }
+  fuse_ino_t to_fuse(Ino ino) const { return ino == root_ ? FUSE_ROOT_ID : ino; }
+  void fill_stat(const Inode& i, struct stat* st) const;
+  void remember(const Inode& i);  // newest known size and version
+  bool unchanged(const Inode& i);  // same version as last remembered
+  uint64_t known_size(Ino ino);
+  Result<MdsReply> mds(MdsRequest req, fuse_req_t r);
+  void reply_entry(fuse_req_t r, const Inode& i);
+  int read_data(Ino ino, uint64_t off, size_t len, std::string* out);
+  int write_data(Ino ino, uint64_t off, const char* buf, size_t len);
+
+  client::Client& cluster;
+  FuseOptions opts;
+  std::unique_ptr<MdsClient> mdsc;
+  PoolId data_pool = 0;
+  Ino root_ = kRootIno;
+
+ private:
+  void notify_loop();
+  std::string key_;
+  fuse_session* se_ = nullptr;
+  std::mutex mu_;
+  std::map<Ino, std::pair<uint64_t, uint64_t>> known_;  // ino -> (size, version)
+  std::mutex notify_mu_;
+  std::condition_variable notify_cv_;
+  std::deque<MdsNotify> notify_q_;
+  bool stop_ = false;
+  std::thread notify_thread_;
+};
+
+}  // namespace cairn::fs
