@@ -29,6 +29,7 @@ struct MdsClient::State {
   std::string addr;          // the active MDS we talk to
   net::Connection* session_conn = nullptr;  // the connection our session is bound to
   uint64_t session = 0;
+  bool opening = false;  // a coroutine is opening the session: others wait
   std::mutex mu;
   std::map<Ino, int> opens;
 };
@@ -118,7 +119,13 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
       continue;
     }
     net::Connection& c = **conn;
+    while (s->opening) co_await net::sleep_for(milliseconds(5));
     if (s->session_conn != &c) {
+      s->opening = true;
+      struct Done {
+        MdsClient::State* s;
+        ~Done() { s->opening = false; }
+      } done{s.get()};
       MdsRequest open;
       open.op = MdsOp::kSessionOpen;
       open.name = s->name;

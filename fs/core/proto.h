@@ -48,6 +48,7 @@ enum class MdsOp : uint16_t {
   kSubvolRemove,  // name
   kSubvolList,    // -> inodes
   kStatus,        // -> value = JSON status
+  kCreate,        // kMknod + kOpen in one round trip (open(O_CREAT))
 };
 
 struct MdsRequest {

@@ -185,12 +185,10 @@ void op_open(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
 void op_create(fuse_req_t r, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   FuseFs* fs = self(r);
-  MdsRequest q = make(MdsOp::kMknod, r, fs->to_ino(parent));
+  MdsRequest q = make(MdsOp::kCreate, r, fs->to_ino(parent));
   q.name = name;
   q.mode = S_IFREG | (mode & 07777 & ~fuse_req_ctx(r)->umask);
-  auto rep = call_or_reply(r, std::move(q));
-  if (!rep) return;
-  auto opened = call_or_reply(r, make(MdsOp::kOpen, r, rep->inode.ino));
+  auto opened = call_or_reply(r, std::move(q));
   if (!opened) return;
   open_common(r, opened->inode, fi, true);
   fuse_entry_param e;
@@ -248,13 +246,14 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
     auto rep = call_or_reply(r, std::move(q));
     if (!rep) return;
     fs->remember(rep->inode);
+  } else {
+    of->dirty = true;  // in place: publish the new mtime at flush
   }
   int e = fs->write_data(of->ino, at, buf, size);
   if (e != 0) {
     fuse_reply_err(r, e);
     return;
   }
-  of->dirty = true;
   fuse_reply_write(r, size);
 }
 

@@ -121,8 +121,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   fs.attach(se);
-  spdlog::info("mounted filesystem {}{} on {}", fo.fs_name,
-               fo.subvolume.empty() ? "" : " subvolume " + fo.subvolume, mountpoint);
   if (!foreground) {
     int null_fd = open("/dev/null", O_RDWR);
     int log_fd = log_file.empty() ? null_fd
@@ -134,6 +132,8 @@ int main(int argc, char** argv) {
     if (chdir("/") != 0) spdlog::warn("chdir /: {}", std::strerror(errno));
     report(ready_fd, "");
   }
+  spdlog::info("mounted filesystem {}{} on {}", fo.fs_name,
+               fo.subvolume.empty() ? "" : " subvolume " + fo.subvolume, mountpoint);
   fuse_loop_config cfg;
   std::memset(&cfg, 0, sizeof cfg);
   cfg.clone_fd = 0;

@@ -361,7 +361,9 @@ awaitable<Status> Mds::checkpoint() {
   }
   std::vector<asio::awaitable<Status>> writes;
   for (auto& [obj, kv] : per_object) {
+    // Touch first: removing keys from an object never written is no error.
     std::vector<ObjectOp> ops;
+    ops.push_back(op(OpCode::kTouch));
     if (!kv.second.empty()) {
       ObjectOp rm = op(OpCode::kOmapRm);
       rm.keys = std::move(kv.second);
@@ -371,14 +373,14 @@ awaitable<Status> Mds::checkpoint() {
       ObjectOp set = op(OpCode::kOmapSet);
       set.kvs = std::move(kv.first);
       ops.push_back(std::move(set));
-    } else {
-      ops.insert(ops.begin(), op(OpCode::kTouch));
     }
     std::string name = obj;
     writes.push_back([](client::Client& c, PoolId pool, std::string n,
                         std::vector<ObjectOp> o) -> awaitable<Status> {
+      std::string what = n;
       auto r = co_await c.async_execute(pool, std::move(n), std::move(o));
-      co_return rbd::op_status(r);
+      Status st = rbd::op_status(r);
+      co_return st.ok() ? st : Status(st.code(), what + ": " + st.message());
     }(cluster_, meta_, std::move(name), std::move(ops)));
   }
   auto results = co_await rbd::when_all_bounded(std::move(writes), 16);
@@ -569,6 +571,13 @@ void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply*
     case MdsOp::kLookup: e = ns_.lookup(req.ino, req.name, &out); break;
     case MdsOp::kGetattr: e = ns_.getattr(req.ino, &out); break;
     case MdsOp::kMknod: e = ns_.mknod(c, req.ino, req.name, req.mode, req.rdev, &out, txn); break;
+    case MdsOp::kCreate:
+      e = ns_.mknod(c, req.ino, req.name, req.mode, req.rdev, &out, txn);
+      if (e == 0) {
+        ns_.open_ref(out.ino);
+        ++s->opens[out.ino];
+      }
+      break;
     case MdsOp::kSymlink: e = ns_.symlink(c, req.ino, req.name, req.name2, &out, txn); break;
     case MdsOp::kLink: e = ns_.link(c, req.ino, req.ino2, req.name, &out, txn); break;
     case MdsOp::kUnlink: e = ns_.unlink(c, req.ino, req.name, txn); break;
