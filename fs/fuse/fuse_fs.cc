@@ -260,6 +260,10 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
 void op_flush(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
   auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
   publish(r, of);
+  if (!of->locked) {
+    fuse_reply_err(r, 0);
+    return;
+  }
   // close() drops this owner's POSIX locks on the file.
   MdsRequest q = make(MdsOp::kSetlk, r, of->ino);
   q.offset = fi->lock_owner;
@@ -487,6 +491,7 @@ void op_setlk(fuse_req_t r, fuse_ino_t, fuse_file_info* fi, struct flock* lock, 
   auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
   uint64_t start = static_cast<uint64_t>(lock->l_start);
   uint64_t end = lock->l_len == 0 ? UINT64_MAX : static_cast<uint64_t>(lock->l_start + lock->l_len - 1);
+  of->locked = true;
   set_lock(r, of->ino, fi->lock_owner, lock_type(lock->l_type), start, end, false, sleep != 0);
 }
 

@@ -43,6 +43,7 @@ class FuseFs {
     Ino ino = 0;
     bool append = false;
     bool dirty = false;  // written since the last flush: publish mtime
+    bool locked = false;  // POSIX locks were taken through it: drop at close
   };
   struct DirHandle {
     std::vector<DirEntry> entries;  // fetched so far, in order

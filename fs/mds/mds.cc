@@ -743,7 +743,7 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
     Txn copy = txn;
     wait_for = submit(std::move(txn));
     notify_others(copy, session_id);
-  } else {
+  } else if (req->op != MdsOp::kRelease && req->op != MdsOp::kSetlk) {
     wait_for = next_seq_ - 1;
   }
   Status st = co_await wait_durable(wait_for);
