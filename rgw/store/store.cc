@@ -216,7 +216,7 @@ Task<Result<BucketInfo>> Store::create_bucket(BucketInfo b) {
   co_return b;
 }
 
-Task<Status> Store::set_bucket_acl(BucketInfo b) {
+Task<Status> Store::update_bucket(BucketInfo b) {
   std::vector<ObjectOp> ops6 = make_ops(ObjectOp{.code = OpCode::kOmapSet, .kvs = make_kvs(b.name, encode(b))});
   auto w = co_await exec(meta_, std::string(kBucketsObject), std::move(ops6));
   if (!w.ok()) co_return w.status();
@@ -228,6 +228,10 @@ Task<Status> Store::delete_bucket(BucketInfo b) {
     auto page = co_await omap_page(meta_, index_object(b.id, s), "", "i", 1);
     if (!page.ok()) co_return page.status();
     if (!page->entries.empty()) co_return Status::Conflict("bucket not empty");
+    // Versions and delete markers keep a bucket non-empty too (as in S3).
+    auto vpage = co_await omap_page(meta_, index_object(b.id, s), "", "v", 1);
+    if (!vpage.ok()) co_return vpage.status();
+    if (!vpage->entries.empty()) co_return Status::Conflict("bucket holds object versions");
   }
   auto up = co_await omap_page(meta_, uploads_object(b.id), "", "", 1);
   if (!up.ok()) co_return up.status();
@@ -265,7 +269,8 @@ Task<Result<ObjectEntry>> Store::get_entry(BucketInfo b, std::string key, bool w
   co_return std::move(*e);
 }
 
-Task<Status> Store::put_entry(BucketInfo b, std::string key, ObjectEntry e) {
+Task<Result<std::string>> Store::put_entry(BucketInfo b, std::string key, ObjectEntry e) {
+  if (!b.versioning.empty()) co_return co_await put_version(std::move(b), std::move(key), std::move(e));
   const std::string shard = index_object(b.id, index_shard(key, b.shards));
   auto old = co_await get_entry(b, key, false);
   if (!old.ok() && !old.status().is(Code::kNotFound)) co_return old.status();
@@ -291,7 +296,7 @@ Task<Status> Store::put_entry(BucketInfo b, std::string key, ObjectEntry e) {
     }
     co_await remove_segments(b.id, std::move(drop));
   }
-  co_return Status::Ok();
+  co_return std::string();
 }
 
 Task<Status> Store::delete_entry(BucketInfo b, std::string key) {
@@ -356,6 +361,286 @@ Task<Result<ListState>> Store::list(BucketInfo b, ListParams p) {
       if (!pg.ok()) co_return pg.status();
       for (auto& kv : pg->entries) kv.first.erase(0, 1);  // strip "i"
       pages.push_back(std::move(*pg));
+    }
+    merge_round(p, std::move(pages), &st);
+  }
+  co_return st;
+}
+
+// ---- versions ----
+
+namespace {
+int64_t wall_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+std::string versions_prefix(const std::string& key) {
+  return "v" + key + kVersionSep;
+}
+}  // namespace
+
+Task<Status> Store::omap_write(std::string name, std::map<std::string, std::string> set,
+                               std::vector<std::string> rm) {
+  // Set first: it creates the shard object if needed (an rm on an absent
+  // object fails). The two key sets never overlap.
+  std::vector<ObjectOp> ops;
+  if (!set.empty()) ops.push_back(ObjectOp{.code = OpCode::kOmapSet, .kvs = std::move(set)});
+  if (!rm.empty()) ops.push_back(ObjectOp{.code = OpCode::kOmapRm, .keys = std::move(rm)});
+  if (ops.empty()) co_return Status::Ok();
+  auto w = co_await exec(meta_, std::move(name), std::move(ops));
+  if (!w.ok()) co_return w.status();
+  co_return first_error(*w);
+}
+
+// All of one key's index changes go to its shard in one write (one omap
+// transaction on the OSD), so readers see the old or the new state.
+Task<Result<std::string>> Store::put_version(BucketInfo b, std::string key, ObjectEntry e) {
+  const bool suspended = b.versioning == "Suspended";
+  const std::string shard = index_object(b.id, index_shard(key, b.shards));
+  std::vector<std::string> keys =
+      make_strs(entry_omap_key(key), inline_omap_key(key), null_version_omap_key(key));
+  auto kv = co_await omap_get(meta_, shard, std::move(keys));
+  if (!kv.ok()) co_return kv.status();
+  std::optional<ObjectEntry> head;
+  if (auto it = kv->find(entry_omap_key(key)); it != kv->end()) {
+    head = decode_entry(it->second);
+    if (!head) co_return Status::Corruption("index entry of '" + key + "' does not decode");
+    if (auto d = kv->find(inline_omap_key(key)); d != kv->end()) head->inline_data = d->second;
+  }
+  std::string null_vkey;
+  if (auto it = kv->find(null_version_omap_key(key)); it != kv->end()) null_vkey = it->second;
+
+  const std::string vkey = new_version_key(wall_us());
+  std::string vid = vkey;
+  if (suspended) vid = "null";
+  e.version_id = vid;
+  std::string data = std::move(e.inline_data);
+  e.inline_data.clear();
+  std::map<std::string, std::string> set;
+  std::vector<std::string> rm;
+  std::vector<Segment> drop;
+  set[version_omap_key(key, vkey)] = encode(e);
+  if (!data.empty()) set[version_data_omap_key(key, vkey)] = data;
+  if (e.delete_marker) {
+    rm.push_back(entry_omap_key(key));
+    rm.push_back(inline_omap_key(key));
+  } else {
+    set[entry_omap_key(key)] = encode(e);
+    if (!data.empty()) {
+      set[inline_omap_key(key)] = std::move(data);
+    } else {
+      rm.push_back(inline_omap_key(key));
+    }
+  }
+  // An object written before versioning was turned on is the null version.
+  if (head && head->version_id.empty()) {
+    if (suspended) {
+      drop = head->segments;  // replaced by the new null version
+    } else {
+      const std::string nk = new_version_key(head->mtime_ms * 1000);
+      ObjectEntry old = std::move(*head);
+      old.version_id = "null";
+      std::string od = std::move(old.inline_data);
+      old.inline_data.clear();
+      set[version_omap_key(key, nk)] = encode(old);
+      if (!od.empty()) set[version_data_omap_key(key, nk)] = std::move(od);
+      set[null_version_omap_key(key)] = nk;
+    }
+  }
+  if (suspended) {
+    if (!null_vkey.empty()) {  // the null version this one replaces
+      std::vector<std::string> nkeys = make_strs(version_omap_key(key, null_vkey));
+      auto old = co_await omap_get(meta_, shard, std::move(nkeys));
+      if (!old.ok()) co_return old.status();
+      if (auto it = old->find(version_omap_key(key, null_vkey)); it != old->end()) {
+        if (auto oe = decode_entry(it->second)) drop = oe->segments;
+      }
+      rm.push_back(version_omap_key(key, null_vkey));
+      rm.push_back(version_data_omap_key(key, null_vkey));
+    }
+    set[null_version_omap_key(key)] = vkey;
+  }
+  Status st = co_await omap_write(shard, std::move(set), std::move(rm));
+  if (!st.ok()) co_return st;
+  if (!drop.empty()) co_await remove_segments(b.id, std::move(drop));
+  co_return vid;
+}
+
+Task<Status> Store::rewrite_entry(BucketInfo b, std::string key, ObjectEntry e) {
+  const std::string shard = index_object(b.id, index_shard(key, b.shards));
+  e.inline_data.clear();  // the data entries stay as they are
+  std::string vkey;
+  if (e.version_id == "null") {
+    std::vector<std::string> keys = make_strs(null_version_omap_key(key));
+    auto kv = co_await omap_get(meta_, shard, std::move(keys));
+    if (!kv.ok()) co_return kv.status();
+    if (auto it = kv->find(null_version_omap_key(key)); it != kv->end()) vkey = it->second;
+  } else if (!e.version_id.empty()) {
+    vkey = e.version_id;
+  }
+  std::map<std::string, std::string> set = make_kvs(entry_omap_key(key), encode(e));
+  if (!vkey.empty()) set[version_omap_key(key, vkey)] = encode(e);
+  std::vector<std::string> none;
+  co_return co_await omap_write(shard, std::move(set), std::move(none));
+}
+
+Task<Result<ObjectEntry>> Store::get_version(BucketInfo b, std::string key, std::string vid,
+                                             bool with_data) {
+  const std::string shard = index_object(b.id, index_shard(key, b.shards));
+  std::string vkey = vid;
+  if (vid == "null") {
+    std::vector<std::string> keys =
+        make_strs(null_version_omap_key(key), entry_omap_key(key), inline_omap_key(key));
+    auto kv = co_await omap_get(meta_, shard, std::move(keys));
+    if (!kv.ok()) co_return kv.status();
+    if (auto it = kv->find(null_version_omap_key(key)); it != kv->end()) {
+      vkey = it->second;
+    } else {
+      // No null version record: an object from before versioning, if any.
+      auto it2 = kv->find(entry_omap_key(key));
+      if (it2 == kv->end()) co_return Status::NotFound("no such version");
+      auto e = decode_entry(it2->second);
+      if (!e) co_return Status::Corruption("index entry of '" + key + "' does not decode");
+      if (!e->version_id.empty()) co_return Status::NotFound("no such version");
+      e->version_id = "null";
+      if (auto d = kv->find(inline_omap_key(key)); with_data && d != kv->end()) e->inline_data = d->second;
+      co_return std::move(*e);
+    }
+  }
+  std::vector<std::string> keys = make_strs(version_omap_key(key, vkey));
+  if (with_data) keys.push_back(version_data_omap_key(key, vkey));
+  auto kv = co_await omap_get(meta_, shard, std::move(keys));
+  if (!kv.ok()) co_return kv.status();
+  auto it = kv->find(version_omap_key(key, vkey));
+  if (it == kv->end()) co_return Status::NotFound("no such version");
+  auto e = decode_entry(it->second);
+  if (!e) co_return Status::Corruption("version entry of '" + key + "' does not decode");
+  if (auto d = kv->find(version_data_omap_key(key, vkey)); d != kv->end()) e->inline_data = std::move(d->second);
+  co_return std::move(*e);
+}
+
+Task<Result<std::string>> Store::null_version_key(BucketInfo b, std::string key) {
+  std::vector<std::string> keys = make_strs(null_version_omap_key(key), entry_omap_key(key));
+  auto kv = co_await omap_get(meta_, index_object(b.id, index_shard(key, b.shards)), std::move(keys));
+  if (!kv.ok()) co_return kv.status();
+  if (auto it = kv->find(null_version_omap_key(key)); it != kv->end()) co_return it->second;
+  if (auto it = kv->find(entry_omap_key(key)); it != kv->end()) {
+    auto e = decode_entry(it->second);
+    if (e && e->version_id.empty()) co_return std::string("null");
+  }
+  co_return Status::NotFound("no null version");
+}
+
+Task<Result<ObjectEntry>> Store::newest_version(BucketInfo b, std::string key) {
+  const std::string pfx = versions_prefix(key);
+  auto page = co_await omap_page(meta_, index_object(b.id, index_shard(key, b.shards)), pfx, pfx, 1);
+  if (!page.ok()) co_return page.status();
+  if (page->entries.empty()) co_return Status::NotFound("no versions");
+  auto e = decode_entry(page->entries[0].second);
+  if (!e) co_return Status::Corruption("version entry of '" + key + "' does not decode");
+  co_return std::move(*e);
+}
+
+Task<Result<ObjectEntry>> Store::delete_version(BucketInfo b, std::string key, std::string vid) {
+  const std::string shard = index_object(b.id, index_shard(key, b.shards));
+  std::string vkey = vid;
+  if (vid == "null") {
+    std::vector<std::string> keys = make_strs(null_version_omap_key(key), entry_omap_key(key));
+    auto kv = co_await omap_get(meta_, shard, std::move(keys));
+    if (!kv.ok()) co_return kv.status();
+    if (auto it = kv->find(null_version_omap_key(key)); it != kv->end()) {
+      vkey = it->second;
+    } else {
+      auto it2 = kv->find(entry_omap_key(key));
+      if (it2 == kv->end()) co_return Status::NotFound("no such version");
+      auto e = decode_entry(it2->second);
+      if (!e || !e->version_id.empty()) co_return Status::NotFound("no such version");
+      Status st = co_await delete_entry(b, key);  // an object from before versioning
+      if (!st.ok()) co_return st;
+      e->version_id = "null";
+      co_return std::move(*e);
+    }
+  }
+  std::vector<std::string> keys = make_strs(version_omap_key(key, vkey));
+  auto kv = co_await omap_get(meta_, shard, std::move(keys));
+  if (!kv.ok()) co_return kv.status();
+  auto it = kv->find(version_omap_key(key, vkey));
+  if (it == kv->end()) co_return Status::NotFound("no such version");
+  auto gone = decode_entry(it->second);
+  if (!gone) co_return Status::Corruption("version entry of '" + key + "' does not decode");
+  // The two newest versions: is this one current, and what replaces it?
+  const std::string pfx = versions_prefix(key);
+  auto page = co_await omap_page(meta_, shard, pfx, pfx, 2);
+  if (!page.ok()) co_return page.status();
+  std::map<std::string, std::string> set;
+  std::vector<std::string> rm = make_strs(version_omap_key(key, vkey), version_data_omap_key(key, vkey));
+  if (vid == "null") rm.push_back(null_version_omap_key(key));
+  if (!page->entries.empty() && page->entries[0].first == version_omap_key(key, vkey)) {
+    std::optional<ObjectEntry> next;
+    std::string next_vkey;
+    if (page->entries.size() > 1) {
+      next = decode_entry(page->entries[1].second);
+      next_vkey = split_version_sort_key(page->entries[1].first).second;
+    }
+    if (next && !next->delete_marker) {
+      set[entry_omap_key(key)] = page->entries[1].second;
+      std::vector<std::string> dk = make_strs(version_data_omap_key(key, next_vkey));
+      auto d = co_await omap_get(meta_, shard, std::move(dk));
+      if (!d.ok()) co_return d.status();
+      if (auto di = d->find(version_data_omap_key(key, next_vkey)); di != d->end()) {
+        set[inline_omap_key(key)] = std::move(di->second);
+      } else {
+        rm.push_back(inline_omap_key(key));
+      }
+    } else {
+      rm.push_back(entry_omap_key(key));
+      rm.push_back(inline_omap_key(key));
+    }
+  }
+  Status st = co_await omap_write(shard, std::move(set), std::move(rm));
+  if (!st.ok()) co_return st;
+  if (!gone->segments.empty()) co_await remove_segments(b.id, gone->segments);
+  co_return std::move(*gone);
+}
+
+Task<Result<ListState>> Store::list_versions(BucketInfo b, ListParams p) {
+  ListState st = start_listing(p);
+  const uint32_t page = std::min<uint32_t>(1000, p.max_keys + 1);
+  int rounds = 0;
+  while (!st.done) {
+    if (++rounds > 100000) co_return Status::IoError("listing did not converge");
+    std::vector<ShardPage> pages;
+    for (uint32_t s = 0; s < b.shards; ++s) {
+      std::string after;
+      if (!st.cursor.empty()) after = "v" + st.cursor;
+      std::string pfx = "v" + p.prefix;
+      auto pg = co_await omap_page(meta_, index_object(b.id, s), std::move(after), std::move(pfx), page);
+      if (!pg.ok()) co_return pg.status();
+      for (auto& kv : pg->entries) kv.first.erase(0, 1);
+      pages.push_back(std::move(*pg));
+      // Objects from before versioning have no version entries: their
+      // current entry is their (null) version. Current entries of versioned
+      // keys are placeholders that only keep the merge bounded.
+      std::string iafter;
+      if (!st.cursor.empty()) iafter = "i" + split_version_sort_key(st.cursor).first;
+      std::string ipfx = "i" + p.prefix;
+      auto ipg = co_await omap_page(meta_, index_object(b.id, s), std::move(iafter), std::move(ipfx), page);
+      if (!ipg.ok()) co_return ipg.status();
+      for (auto& kv : ipg->entries) {
+        kv.first.erase(0, 1);
+        auto e = decode_entry(kv.second);
+        if (e && e->version_id.empty()) {
+          e->version_id = "null";
+          kv.first += kVersionSep;
+          kv.first += "null";
+          kv.second = encode(*e);
+        } else {
+          kv.first += kVersionSep;
+          kv.second.clear();
+        }
+      }
+      pages.push_back(std::move(*ipg));
     }
     merge_round(p, std::move(pages), &st);
   }
