@@ -16,6 +16,15 @@ using asio::awaitable;
 
 // ---- helpers ----
 
+namespace {
+bool xml_printable(std::string_view s) {
+  for (char ch : s) {
+    if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') return false;
+  }
+  return true;
+}
+}  // namespace
+
 std::string quote_etag(const std::string& etag) { return "\"" + etag + "\""; }
 
 std::string unquote_etag(std::string_view e) {
@@ -421,8 +430,9 @@ awaitable<void> Gateway::send_error(ReqCtx& c, const S3Error& e) {
       w.elem("Message", e.detail);
     }
     if (!c.route.bucket.empty()) w.elem("BucketName", c.route.bucket);
-    if (!c.route.key.empty()) w.elem("Key", c.route.key);
-    w.elem("Resource", c.req.path);
+    // XML 1.0 cannot carry most control characters, even escaped.
+    if (!c.route.key.empty() && xml_printable(c.route.key)) w.elem("Key", c.route.key);
+    if (xml_printable(c.req.path)) w.elem("Resource", c.req.path);
     w.elem("RequestId", c.request_id);
     w.elem("HostId", c.request_id);
     r.body = w.finish();

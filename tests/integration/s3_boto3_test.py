@@ -274,6 +274,14 @@ slow.close()
 # Keys with path-traversal text are just keys.
 s3.put_object(Bucket="data", Key="../../etc/passwd", Body=b"not a file")
 assert s3.get_object(Bucket="data", Key="../../etc/passwd")["Body"].read() == b"not a file"
+assert [o["Key"] for o in s3.list_objects_v2(Bucket="data", Prefix="../")["Contents"]] == ["../../etc/passwd"]
+# ".." never leaves the bucket: this is key "../data/obj" of bucket "other".
+expect_error("NoSuchKey", s3.get_object, Bucket="other", Key="../data/obj", status=404)
+r = raw(b"GET /other/../data/obj HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+assert b" 403 " in r.split(b"\r\n")[0] and b"<BucketName>other</BucketName>" in r, r[:400]
+r = raw(b"GET /other/%2e%2e%2fdata%2fobj HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+assert b" 403 " in r.split(b"\r\n")[0] and b"<Key>../data/obj</Key>" in r, r[:400]
+expect_error("InvalidArgument", s3.put_object, Bucket="data", Key="nul\x01byte", Body=b"x", status=400)
 expect_error("KeyTooLongError", s3.put_object, Bucket="data", Key="k" * 1025, Body=b"x")
 
 step("versioning: enable, version ids, delete markers, get/delete by version")
