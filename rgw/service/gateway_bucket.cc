@@ -249,13 +249,8 @@ awaitable<MaybeError> Gateway::put_acl(ReqCtx& c) {
     Status st = co_await store_->update_bucket(b);
     if (!st.ok()) co_return from_status(st);
   } else {
-    auto e = co_await store_->get_entry(*c.bucket, c.route.key, false);
-    if (!e.ok()) {
-      co_return not_found(e.status(), S3Err::kNoSuchKey);
-    }
-    e->acl = acl;
-    Status st = co_await store_->rewrite_entry(*c.bucket, c.route.key, std::move(*e));
-    if (!st.ok()) co_return from_status(st);
+    Status st = co_await store_->set_object_acl(*c.bucket, c.route.key, acl);
+    if (!st.ok()) co_return not_found(st, S3Err::kNoSuchKey);
   }
   HttpResponse r;
   r.set("x-amz-request-id", c.request_id);

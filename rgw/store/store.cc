@@ -5,6 +5,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <random>
+
+#include <fmt/format.h>
 
 #include "common/local_cluster.h"
 
@@ -20,6 +23,17 @@ std::vector<Segment> one_segment(std::string inst, uint64_t size) {
 }
 
 std::string entry_omap_key(std::string_view key) { return "i" + std::string(key); }
+
+namespace {
+constexpr std::string_view kGenXattr = "s3.vgen";  // index shard generation (versioned writes)
+constexpr int kVersionRetries = 100;
+// Every index write of an object changes its shard's generation; writers
+// that read-modify-write (versions, ACLs) apply only if it did not change.
+ObjectOp bump_gen_op() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return ObjectOp{.code = OpCode::kSetXattr, .key = std::string(kGenXattr), .value = fmt::format("{:016x}", rng())};
+}
+}  // namespace
 std::string inline_omap_key(std::string_view key) { return "d" + std::string(key); }
 
 namespace {
@@ -270,7 +284,7 @@ Task<Result<ObjectEntry>> Store::get_entry(BucketInfo b, std::string key, bool w
 }
 
 Task<Result<std::string>> Store::put_entry(BucketInfo b, std::string key, ObjectEntry e) {
-  if (!b.versioning.empty()) co_return co_await put_version(std::move(b), std::move(key), std::move(e));
+  if (!b.versioning.empty()) co_return co_await put_entry_versioned(std::move(b), std::move(key), std::move(e));
   const std::string shard = index_object(b.id, index_shard(key, b.shards));
   auto old = co_await get_entry(b, key, false);
   if (!old.ok() && !old.status().is(Code::kNotFound)) co_return old.status();
@@ -284,6 +298,7 @@ Task<Result<std::string>> Store::put_entry(BucketInfo b, std::string key, Object
     ops.push_back(ObjectOp{.code = OpCode::kOmapRm, .keys = make_strs(inline_omap_key(key))});
   }
   ops.insert(ops.begin(), ObjectOp{.code = OpCode::kOmapSet, .kvs = std::move(kvs)});
+  ops.push_back(bump_gen_op());
   auto w = co_await exec(meta_, shard, std::move(ops));
   if (!w.ok()) co_return w.status();
   if (Status ws = first_error(*w); !ws.ok()) co_return ws;
@@ -303,7 +318,8 @@ Task<Status> Store::delete_entry(BucketInfo b, std::string key) {
   auto old = co_await get_entry(b, key, false);
   if (!old.ok()) co_return old.status();
   std::vector<ObjectOp> ops11 = make_ops(ObjectOp{.code = OpCode::kOmapRm,
-                                   .keys = make_strs(entry_omap_key(key), inline_omap_key(key))});
+                                   .keys = make_strs(entry_omap_key(key), inline_omap_key(key))},
+                                         bump_gen_op());
   auto w = co_await exec(meta_, index_object(b.id, index_shard(key, b.shards)), std::move(ops11));
   if (!w.ok()) co_return w.status();
   if (Status ws = first_error(*w); !ws.ok()) co_return ws;
@@ -381,10 +397,12 @@ std::string versions_prefix(const std::string& key) {
 }  // namespace
 
 Task<Status> Store::omap_write(std::string name, std::map<std::string, std::string> set,
-                               std::vector<std::string> rm) {
+                               std::vector<std::string> rm, const std::string* gen) {
   // Set first: it creates the shard object if needed (an rm on an absent
   // object fails). The two key sets never overlap.
   std::vector<ObjectOp> ops;
+  if (gen) ops.push_back(ObjectOp{.code = OpCode::kCmpXattr, .key = std::string(kGenXattr), .value = *gen});
+  ops.push_back(bump_gen_op());
   if (!set.empty()) ops.push_back(ObjectOp{.code = OpCode::kOmapSet, .kvs = std::move(set)});
   if (!rm.empty()) ops.push_back(ObjectOp{.code = OpCode::kOmapRm, .keys = std::move(rm)});
   if (ops.empty()) co_return Status::Ok();
@@ -393,14 +411,50 @@ Task<Status> Store::omap_write(std::string name, std::map<std::string, std::stri
   co_return first_error(*w);
 }
 
+Task<Result<std::map<std::string, std::string>>> Store::shard_get(std::string shard,
+                                                                  std::vector<std::string> keys,
+                                                                  std::string* gen) {
+  std::vector<ObjectOp> ops = make_ops(ObjectOp{.code = OpCode::kGetXattrs},
+                                       ObjectOp{.code = OpCode::kOmapGet, .keys = std::move(keys)});
+  auto r = co_await exec(meta_, std::move(shard), std::move(ops));
+  if (!r.ok()) co_return r.status();
+  gen->clear();
+  if (r->results.size() == 2 && r->results[0].status.is(Code::kNotFound)) {
+    co_return std::map<std::string, std::string>{};
+  }
+  if (Status st = first_error(*r); !st.ok()) co_return st;
+  if (r->results.size() != 2) co_return Status::IoError("short reply to an index read");
+  if (auto it = r->results[0].kvs.find(std::string(kGenXattr)); it != r->results[0].kvs.end()) {
+    *gen = it->second;
+  }
+  co_return std::move(r->results[1].kvs);
+}
+
+Task<Result<std::string>> Store::put_entry_versioned(BucketInfo b, std::string key, ObjectEntry e) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = co_await put_version(b, key, e);
+    if (r.ok() || !r.status().is(Code::kConflict) || attempt >= kVersionRetries) co_return r;
+  }
+}
+
+Task<Result<ObjectEntry>> Store::delete_version(BucketInfo b, std::string key, std::string vid) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = co_await delete_version_once(b, key, vid);
+    if (r.ok() || !r.status().is(Code::kConflict) || attempt >= kVersionRetries) co_return r;
+  }
+}
+
 // All of one key's index changes go to its shard in one write (one omap
-// transaction on the OSD), so readers see the old or the new state.
+// transaction on the OSD), so readers see the old or the new state; the
+// shard's generation xattr makes the read-modify-write atomic against other
+// writers of versioned keys in the shard (on any gateway).
 Task<Result<std::string>> Store::put_version(BucketInfo b, std::string key, ObjectEntry e) {
   const bool suspended = b.versioning == "Suspended";
   const std::string shard = index_object(b.id, index_shard(key, b.shards));
   std::vector<std::string> keys =
       make_strs(entry_omap_key(key), inline_omap_key(key), null_version_omap_key(key));
-  auto kv = co_await omap_get(meta_, shard, std::move(keys));
+  std::string gen;
+  auto kv = co_await shard_get(shard, std::move(keys), &gen);
   if (!kv.ok()) co_return kv.status();
   std::optional<ObjectEntry> head;
   if (auto it = kv->find(entry_omap_key(key)); it != kv->end()) {
@@ -461,28 +515,37 @@ Task<Result<std::string>> Store::put_version(BucketInfo b, std::string key, Obje
     }
     set[null_version_omap_key(key)] = vkey;
   }
-  Status st = co_await omap_write(shard, std::move(set), std::move(rm));
+  Status st = co_await omap_write(shard, std::move(set), std::move(rm), &gen);
   if (!st.ok()) co_return st;
   if (!drop.empty()) co_await remove_segments(b.id, std::move(drop));
   co_return vid;
 }
 
-Task<Status> Store::rewrite_entry(BucketInfo b, std::string key, ObjectEntry e) {
+Task<Status> Store::set_object_acl(BucketInfo b, std::string key, std::string acl) {
   const std::string shard = index_object(b.id, index_shard(key, b.shards));
-  e.inline_data.clear();  // the data entries stay as they are
-  std::string vkey;
-  if (e.version_id == "null") {
-    std::vector<std::string> keys = make_strs(null_version_omap_key(key));
-    auto kv = co_await omap_get(meta_, shard, std::move(keys));
+  for (int attempt = 0;; ++attempt) {
+    std::vector<std::string> keys = make_strs(entry_omap_key(key), null_version_omap_key(key));
+    std::string gen;
+    auto kv = co_await shard_get(shard, std::move(keys), &gen);
     if (!kv.ok()) co_return kv.status();
-    if (auto it = kv->find(null_version_omap_key(key)); it != kv->end()) vkey = it->second;
-  } else if (!e.version_id.empty()) {
-    vkey = e.version_id;
+    auto it = kv->find(entry_omap_key(key));
+    if (it == kv->end()) co_return Status::NotFound("no such key");
+    auto e = decode_entry(it->second);
+    if (!e) co_return Status::Corruption("index entry of '" + key + "' does not decode");
+    e->acl = acl;
+    // The version entry it mirrors changes with it.
+    std::string vkey;
+    if (e->version_id == "null") {
+      if (auto n = kv->find(null_version_omap_key(key)); n != kv->end()) vkey = n->second;
+    } else if (!e->version_id.empty()) {
+      vkey = e->version_id;
+    }
+    std::map<std::string, std::string> set = make_kvs(entry_omap_key(key), encode(*e));
+    if (!vkey.empty()) set[version_omap_key(key, vkey)] = encode(*e);
+    std::vector<std::string> none;
+    Status st = co_await omap_write(shard, std::move(set), std::move(none), &gen);
+    if (!st.is(Code::kConflict) || attempt >= kVersionRetries) co_return st;
   }
-  std::map<std::string, std::string> set = make_kvs(entry_omap_key(key), encode(e));
-  if (!vkey.empty()) set[version_omap_key(key, vkey)] = encode(e);
-  std::vector<std::string> none;
-  co_return co_await omap_write(shard, std::move(set), std::move(none));
 }
 
 Task<Result<ObjectEntry>> Store::get_version(BucketInfo b, std::string key, std::string vid,
@@ -542,12 +605,13 @@ Task<Result<ObjectEntry>> Store::newest_version(BucketInfo b, std::string key) {
   co_return std::move(*e);
 }
 
-Task<Result<ObjectEntry>> Store::delete_version(BucketInfo b, std::string key, std::string vid) {
+Task<Result<ObjectEntry>> Store::delete_version_once(BucketInfo b, std::string key, std::string vid) {
   const std::string shard = index_object(b.id, index_shard(key, b.shards));
   std::string vkey = vid;
+  std::string gen;
   if (vid == "null") {
     std::vector<std::string> keys = make_strs(null_version_omap_key(key), entry_omap_key(key));
-    auto kv = co_await omap_get(meta_, shard, std::move(keys));
+    auto kv = co_await shard_get(shard, std::move(keys), &gen);
     if (!kv.ok()) co_return kv.status();
     if (auto it = kv->find(null_version_omap_key(key)); it != kv->end()) {
       vkey = it->second;
@@ -556,15 +620,23 @@ Task<Result<ObjectEntry>> Store::delete_version(BucketInfo b, std::string key, s
       if (it2 == kv->end()) co_return Status::NotFound("no such version");
       auto e = decode_entry(it2->second);
       if (!e || !e->version_id.empty()) co_return Status::NotFound("no such version");
-      Status st = co_await delete_entry(b, key);  // an object from before versioning
+      // An object from before versioning: only its current entry exists.
+      std::map<std::string, std::string> none;
+      std::vector<std::string> rm = make_strs(entry_omap_key(key), inline_omap_key(key));
+      Status st = co_await omap_write(shard, std::move(none), std::move(rm), &gen);
       if (!st.ok()) co_return st;
+      if (!e->segments.empty()) co_await remove_segments(b.id, e->segments);
       e->version_id = "null";
       co_return std::move(*e);
     }
   }
   std::vector<std::string> keys = make_strs(version_omap_key(key, vkey));
-  auto kv = co_await omap_get(meta_, shard, std::move(keys));
+  std::string gen2;
+  auto kv = co_await shard_get(shard, std::move(keys), &gen2);
   if (!kv.ok()) co_return kv.status();
+  // The pointer read (null) and this one must see one state.
+  if (vid == "null" && gen2 != gen) co_return Status::Conflict("index shard changed");
+  gen = gen2;
   auto it = kv->find(version_omap_key(key, vkey));
   if (it == kv->end()) co_return Status::NotFound("no such version");
   auto gone = decode_entry(it->second);
@@ -598,7 +670,7 @@ Task<Result<ObjectEntry>> Store::delete_version(BucketInfo b, std::string key, s
       rm.push_back(inline_omap_key(key));
     }
   }
-  Status st = co_await omap_write(shard, std::move(set), std::move(rm));
+  Status st = co_await omap_write(shard, std::move(set), std::move(rm), &gen);
   if (!st.ok()) co_return st;
   if (!gone->segments.empty()) co_await remove_segments(b.id, gone->segments);
   co_return std::move(*gone);

@@ -58,8 +58,9 @@ class Store {
   // e.delete_marker) and only a replaced null version loses its data.
   // Returns the version id ("" when the bucket never had versioning).
   Task<Result<std::string>> put_entry(BucketInfo b, std::string key, ObjectEntry e);
-  // Rewrites the current entry of key in place (ACL changes): no new version.
-  Task<Status> rewrite_entry(BucketInfo b, std::string key, ObjectEntry e);
+  // Sets the canned ACL of key's current entry in place: no new version.
+  // NotFound if key has no current entry.
+  Task<Status> set_object_acl(BucketInfo b, std::string key, std::string acl);
   // Removes key and its data. NotFound if absent. Unversioned buckets only
   // (versioned ones go through put_entry with a delete marker).
   Task<Status> delete_entry(BucketInfo b, std::string key);
@@ -109,9 +110,18 @@ class Store {
                                     std::string prefix, uint32_t max);
   Task<Result<std::map<std::string, std::string>>> omap_get(PoolId pool, std::string name,
                                                             std::vector<std::string> keys);
+  // gen: when set, the write applies only if the shard's version generation
+  // is still *gen (else Conflict), and bumps it.
   Task<Status> omap_write(std::string name, std::map<std::string, std::string> set,
-                          std::vector<std::string> rm);
+                          std::vector<std::string> rm, const std::string* gen = nullptr);
+  // omap values of keys and the shard's version generation, in one read.
+  Task<Result<std::map<std::string, std::string>>> shard_get(std::string shard,
+                                                             std::vector<std::string> keys,
+                                                             std::string* gen);
+  // One optimistic attempt each; put_entry / delete_version retry on Conflict.
+  Task<Result<std::string>> put_entry_versioned(BucketInfo b, std::string key, ObjectEntry e);
   Task<Result<std::string>> put_version(BucketInfo b, std::string key, ObjectEntry e);
+  Task<Result<ObjectEntry>> delete_version_once(BucketInfo b, std::string key, std::string vid);
 
   client::Client* client_;
   PoolNames pools_;
