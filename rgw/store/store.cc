@@ -4,7 +4,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <random>
 
 #include <fmt/format.h>
@@ -76,6 +78,26 @@ Task<void> run_op(OpCall* call) {
                                                       std::move(call->ops));
 }
 
+// Runs every call concurrently on the client's executor and resumes the
+// awaiting coroutine on its own executor when the last one is done. Takes
+// pointers only (see run_op). REQUIRES: !calls->empty().
+Task<void> exec_parallel(std::vector<OpCall>* calls) {
+  std::atomic<size_t> left{calls->size()};
+  std::atomic<size_t>* lp = &left;
+  co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      [calls, lp](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        for (OpCall& call : *calls) {
+          asio::co_spawn(call.client->executor(), run_op(&call), [h, lp](std::exception_ptr) {
+            if (lp->fetch_sub(1) != 1) return;
+            auto ex = asio::get_associated_executor(*h);
+            asio::post(ex, [h]() mutable { std::move (*h)(); });
+          });
+        }
+      },
+      use_awaitable);
+}
+
 Status first_error(const OsdOpReply& r) {
   if (!r.head.status.ok()) return r.head.status;
   for (const auto& res : r.results) {
@@ -133,6 +155,37 @@ Task<Result<ShardPage>> Store::omap_page(PoolId pool, std::string name, std::str
     page.more = r->results[0].more;
   }
   co_return page;
+}
+
+Task<Result<std::vector<ShardPage>>> Store::omap_pages(std::vector<PageRequest> reqs) {
+  std::vector<OpCall> calls;
+  calls.reserve(reqs.size());
+  for (PageRequest& r : reqs) {
+    std::vector<ObjectOp> ops = make_ops(ObjectOp{.code = OpCode::kOmapList, .length = r.max,
+                                                  .key = std::move(r.after), .value = std::move(r.prefix)});
+    calls.push_back(OpCall{client_, meta_, std::move(r.name), std::move(ops), std::nullopt});
+  }
+  std::vector<ShardPage> pages;
+  if (calls.empty()) co_return pages;
+  co_await exec_parallel(&calls);
+  for (OpCall& call : calls) {
+    if (!call.result) co_return Status::IoError("cluster operation failed with an exception");
+    if (!call.result->ok()) co_return call.result->status();
+    const OsdOpReply& reply = **call.result;
+    Status st = first_error(reply);
+    ShardPage page;
+    if (st.is(Code::kNotFound)) {
+      pages.push_back(std::move(page));
+      continue;
+    }
+    if (!st.ok()) co_return st;
+    if (!reply.results.empty()) {
+      for (const auto& [k, v] : reply.results[0].kvs) page.entries.emplace_back(k, v);
+      page.more = reply.results[0].more;
+    }
+    pages.push_back(std::move(page));
+  }
+  co_return pages;
 }
 
 Task<Result<std::map<std::string, std::string>>> Store::omap_get(PoolId pool, std::string name,
@@ -366,19 +419,23 @@ Task<Result<ListState>> Store::list(BucketInfo b, ListParams p) {
   int rounds = 0;
   while (!st.done) {
     if (++rounds > 100000) co_return Status::IoError("listing did not converge");
-    std::vector<ShardPage> pages;
+    // One page from every shard, fetched concurrently.
+    std::vector<PageRequest> reqs;
     for (uint32_t s = 0; s < b.shards; ++s) {
-      // Named arguments: GCC 12 mishandles class temporaries of ?: in coroutines.
-      std::string after;
-      if (!st.cursor.empty()) after = "i" + st.cursor;
-      std::string pfx = "i" + p.prefix;
-      std::string shard = index_object(b.id, s);
-      auto pg = co_await omap_page(meta_, std::move(shard), std::move(after), std::move(pfx), page);
-      if (!pg.ok()) co_return pg.status();
-      for (auto& kv : pg->entries) kv.first.erase(0, 1);  // strip "i"
-      pages.push_back(std::move(*pg));
+      // Named values: GCC 12 mishandles class temporaries of ?: in coroutines.
+      PageRequest r;
+      r.name = index_object(b.id, s);
+      if (!st.cursor.empty()) r.after = "i" + st.cursor;
+      r.prefix = "i" + p.prefix;
+      r.max = page;
+      reqs.push_back(std::move(r));
     }
-    merge_round(p, std::move(pages), &st);
+    auto pages = co_await omap_pages(std::move(reqs));
+    if (!pages.ok()) co_return pages.status();
+    for (ShardPage& pg : *pages) {
+      for (auto& kv : pg.entries) kv.first.erase(0, 1);  // strip "i"
+    }
+    merge_round(p, std::move(*pages), &st);
   }
   co_return st;
 }
@@ -682,24 +739,30 @@ Task<Result<ListState>> Store::list_versions(BucketInfo b, ListParams p) {
   int rounds = 0;
   while (!st.done) {
     if (++rounds > 100000) co_return Status::IoError("listing did not converge");
-    std::vector<ShardPage> pages;
+    // Per shard, its versions ("v") and its current entries ("i"): objects
+    // from before versioning have no version entries, their current entry
+    // is their (null) version; current entries of versioned keys are
+    // placeholders that only keep the merge bounded. All fetched concurrently.
+    std::vector<PageRequest> reqs;
     for (uint32_t s = 0; s < b.shards; ++s) {
-      std::string after;
-      if (!st.cursor.empty()) after = "v" + st.cursor;
-      std::string pfx = "v" + p.prefix;
-      auto pg = co_await omap_page(meta_, index_object(b.id, s), std::move(after), std::move(pfx), page);
-      if (!pg.ok()) co_return pg.status();
-      for (auto& kv : pg->entries) kv.first.erase(0, 1);
-      pages.push_back(std::move(*pg));
-      // Objects from before versioning have no version entries: their
-      // current entry is their (null) version. Current entries of versioned
-      // keys are placeholders that only keep the merge bounded.
-      std::string iafter;
-      if (!st.cursor.empty()) iafter = "i" + split_version_sort_key(st.cursor).first;
-      std::string ipfx = "i" + p.prefix;
-      auto ipg = co_await omap_page(meta_, index_object(b.id, s), std::move(iafter), std::move(ipfx), page);
-      if (!ipg.ok()) co_return ipg.status();
-      for (auto& kv : ipg->entries) {
+      PageRequest v;
+      v.name = index_object(b.id, s);
+      if (!st.cursor.empty()) v.after = "v" + st.cursor;
+      v.prefix = "v" + p.prefix;
+      v.max = page;
+      PageRequest i;
+      i.name = index_object(b.id, s);
+      if (!st.cursor.empty()) i.after = "i" + split_version_sort_key(st.cursor).first;
+      i.prefix = "i" + p.prefix;
+      i.max = page;
+      reqs.push_back(std::move(v));
+      reqs.push_back(std::move(i));
+    }
+    auto pages = co_await omap_pages(std::move(reqs));
+    if (!pages.ok()) co_return pages.status();
+    for (size_t n = 0; n < pages->size(); n += 2) {
+      for (auto& kv : (*pages)[n].entries) kv.first.erase(0, 1);
+      for (auto& kv : (*pages)[n + 1].entries) {
         kv.first.erase(0, 1);
         auto e = decode_entry(kv.second);
         if (e && e->version_id.empty()) {
@@ -712,9 +775,8 @@ Task<Result<ListState>> Store::list_versions(BucketInfo b, ListParams p) {
           kv.second.clear();
         }
       }
-      pages.push_back(std::move(*ipg));
     }
-    merge_round(p, std::move(pages), &st);
+    merge_round(p, std::move(*pages), &st);
   }
   co_return st;
 }

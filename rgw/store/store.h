@@ -110,6 +110,12 @@ class Store {
                                     std::string prefix, uint32_t max);
   Task<Result<std::map<std::string, std::string>>> omap_get(PoolId pool, std::string name,
                                                             std::vector<std::string> keys);
+  struct PageRequest {
+    std::string name, after, prefix;
+    uint32_t max = 1000;
+  };
+  // omap_page of several meta-pool objects, concurrently; pages in order.
+  Task<Result<std::vector<ShardPage>>> omap_pages(std::vector<PageRequest> reqs);
   // gen: when set, the write applies only if the shard's version generation
   // is still *gen (else Conflict), and bumps it.
   Task<Status> omap_write(std::string name, std::map<std::string, std::string> set,
