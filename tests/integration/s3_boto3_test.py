@@ -238,8 +238,26 @@ class Skewed(real):
 _auth.datetime.datetime = Skewed
 try:
     expect_error("RequestTimeTooSkewed", client().list_buckets, status=403)
+    # A URL presigned 20 minutes ago for 10 minutes has expired.
+    expired_url = client(signature_version="s3v4").generate_presigned_url("get_object", Params={"Bucket": "data", "Key": "obj"},
+                                                  ExpiresIn=600)
 finally:
     _auth.datetime.datetime = real
+fresh_url = client(signature_version="s3v4").generate_presigned_url("get_object", Params={"Bucket": "data", "Key": "obj"}, ExpiresIn=600)
+with urllib.request.urlopen(fresh_url, timeout=10) as resp:
+    assert resp.status == 200 and resp.read() == body
+try:
+    urllib.request.urlopen(expired_url, timeout=10)
+    raise AssertionError("expired presigned URL worked")
+except urllib.error.HTTPError as e:
+    err_body = e.read()
+    assert e.code == 403 and b"<Code>AccessDenied</Code>" in err_body and b"expired" in err_body, err_body
+too_long = fresh_url.replace("X-Amz-Expires=600", "X-Amz-Expires=604801")
+try:
+    urllib.request.urlopen(too_long, timeout=10)
+    raise AssertionError("presigned URL with an expiry past 7 days worked")
+except urllib.error.HTTPError as e:
+    assert e.code in (400, 403), e.code
 r = raw(b"GET /data HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
 assert b" 400 " in r.split(b"\r\n")[0] and b"RequestHeaderSectionTooLarge" in r, r[:200]
 r = raw(b"PATCH /data/obj HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
