@@ -463,7 +463,9 @@ awaitable<MaybeError> Gateway::copy_object(ReqCtx& c) {
   if (directive && !replace && *directive != "COPY") {
     co_return S3Error{S3Err::kInvalidArgument, "Unknown metadata directive."};
   }
-  if (sb.id == c.bucket->id && skey == c.route.key && !replace) {
+  // Copying a key onto itself changes nothing, unless it restores another
+  // version of it.
+  if (sb.id == c.bucket->id && skey == c.route.key && !replace && c.copy_source_version.empty()) {
     co_return S3Error{S3Err::kInvalidRequest,
                       "This copy request is illegal because it is trying to copy an object to itself "
                       "without changing the object's metadata, storage class, website redirect "

@@ -358,12 +358,22 @@ pe = s3.upload_part(Bucket="ver", Key="mpv", UploadId=up["UploadId"], PartNumber
 r = s3.complete_multipart_upload(Bucket="ver", Key="mpv", UploadId=up["UploadId"],
                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": pe}]})
 assert r["VersionId"] and s3.head_object(Bucket="ver", Key="mpv")["VersionId"] == r["VersionId"], r
+# Restoring an old version: copy it onto its own key.
+vr = s3.put_object(Bucket="ver", Key="restore", Body=b"first")["VersionId"]
+s3.put_object(Bucket="ver", Key="restore", Body=b"second")
+r = s3.copy_object(Bucket="ver", Key="restore", CopySource={"Bucket": "ver", "Key": "restore", "VersionId": vr})
+assert s3.get_object(Bucket="ver", Key="restore")["Body"].read() == b"first"
+assert len(s3.list_object_versions(Bucket="ver", Prefix="restore")["Versions"]) == 3
+expect_error("InvalidRequest", s3.copy_object, Bucket="ver", Key="restore", CopySource="ver/restore")
 # ACL changes do not create versions.
 s3.put_object_acl(Bucket="ver", Key="doc", ACL="public-read")
 assert s3.get_object(Bucket="ver", Key="doc")["VersionId"] == v3
 
 step("versioning: ListObjectVersions (prefix, delimiter, markers, pagination)")
-r = s3.list_object_versions(Bucket="ver")
+r2 = s3.list_object_versions(Bucket="ver", KeyMarker="mpv")
+assert [v["Key"] for v in r2["Versions"]] == ["old", "old", "restore", "restore", "restore"], r2
+r = s3.list_object_versions(Bucket="ver", MaxKeys=5)
+assert r["IsTruncated"] and r["NextKeyMarker"] == "old" and r["NextVersionIdMarker"] == "null", r
 vers = [(v["Key"], v["VersionId"], v["IsLatest"]) for v in r["Versions"]]
 assert [(k, l) for k, _, l in vers] == [("copy", True), ("doc", True), ("mpv", True), ("old", True), ("old", False)], vers
 assert vers[1][1] == v3 and vers[3][1] == v_old2 and vers[4][1] == "null", vers
