@@ -35,6 +35,15 @@ int main(int argc, char** argv) {
   app.add_option("--admin-file", admin_file,
                  "JSON {user, access_key, secret_key}: make sure this user and key exist at start");
   app.add_option("--min-part-size", gopts.min_part_size, "smallest non-final multipart part (5 MiB)");
+  app.add_option("--index-shards", gopts.index_shards,
+                 "index shards of new buckets (default 8): more shards, more parallel small writes")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--header-timeout-ms", sopts.header_timeout_ms,
+                 "a request's headers must arrive within this; also the keep-alive idle time (30000)")
+      ->check(CLI::Range(100, 3'600'000));
+  app.add_option("--io-timeout-ms", sopts.io_timeout_ms,
+                 "each body read / response write must progress within this (60000)")
+      ->check(CLI::Range(100, 3'600'000));
   CLI11_PARSE(app, argc, argv);
 
   cairn::net::setup_logging("s3." + std::to_string(id));

@@ -63,9 +63,13 @@ const S3ErrInfo& s3_err_info(S3Err e) {
        "Your metadata headers exceed the maximum allowed metadata size."},
       {"RequestHeaderSectionTooLarge", 400,
        "Your request header section exceeds the maximum allowed size."},
+      {"NoSuchVersion", 404,
+       "The version ID specified in the request does not match an existing version."},
+      {"MalformedPolicy", 400, "Policies must be valid JSON and the first byte must be '{'"},
+      {"NoSuchBucketPolicy", 404, "The bucket policy does not exist"},
   };
   static_assert(sizeof(kTable) / sizeof(kTable[0]) ==
-                static_cast<size_t>(S3Err::kRequestHeaderSectionTooLarge) + 1);
+                static_cast<size_t>(S3Err::kNoSuchBucketPolicy) + 1);
   return kTable[static_cast<size_t>(e)];
 }
 

@@ -45,6 +45,9 @@ enum class S3Err {
   kAuthorizationHeaderMalformed,
   kMetadataTooLarge,
   kRequestHeaderSectionTooLarge,
+  kNoSuchVersion,
+  kMalformedPolicy,
+  kNoSuchBucketPolicy,
 };
 
 struct S3ErrInfo {

@@ -8,17 +8,23 @@ std::string skip_prefix_cursor(const std::string& prefix) { return prefix + "\xf
 
 namespace {
 // The common prefix key rolls up into, or "" if none.
-std::string rollup(const ListParams& p, const std::string& key) {
-  if (p.delimiter.empty() || !key.starts_with(p.prefix)) return {};
+std::string rollup(const ListParams& p, const std::string& sort_key) {
+  if (p.delimiter.empty() || !sort_key.starts_with(p.prefix)) return {};
+  std::string_view key = sort_key;
+  if (p.versions) key = key.substr(0, key.rfind('\x01'));
   size_t d = key.find(p.delimiter, p.prefix.size());
   if (d == std::string::npos) return {};
-  return key.substr(0, d + p.delimiter.size());
+  return std::string(key.substr(0, d + p.delimiter.size()));
 }
 }  // namespace
 
 ListState start_listing(const ListParams& p) {
   ListState st;
   st.cursor = p.marker;
+  if (p.versions) {  // the caller resolved key-marker/version-id-marker into a sort key
+    st.done = p.max_keys == 0;
+    return st;
+  }
   // A marker that is itself a common prefix means "after everything in it".
   if (!p.marker.empty() && !p.delimiter.empty() && rollup(p, p.marker) == p.marker) {
     st.cursor = skip_prefix_cursor(p.marker);
@@ -52,6 +58,7 @@ void merge_round(const ListParams& p, std::vector<ShardPage> pages, ListState* s
     if (bounded && key > bound) break;
     if (key <= st->cursor) continue;
     if (!key.starts_with(p.prefix)) continue;
+    if (p.versions && val.empty()) continue;  // placeholder
     if (!skip.empty() && key.starts_with(skip)) {
       st->cursor = key;
       continue;

@@ -22,6 +22,10 @@ struct ListParams {
   std::string delimiter;
   std::string marker;  // list keys strictly after this
   uint32_t max_keys = 1000;
+  // ListObjectVersions: sort keys are KEY \x01 VKEY (model.h); delimiters
+  // roll up on KEY only, and entries with an empty value are placeholders
+  // that only bound the merge (never listed).
+  bool versions = false;
 };
 
 struct ShardPage {

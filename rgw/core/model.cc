@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "rgw/core/crypto.h"
 
@@ -37,6 +38,8 @@ json entry_json(const ObjectEntry& e) {
   if (!e.owner.empty()) j["o"] = e.owner;
   if (e.acl != "private") j["a"] = e.acl;
   if (e.parts) j["p"] = e.parts;
+  if (!e.version_id.empty()) j["v"] = e.version_id;
+  if (e.delete_marker) j["dm"] = true;
   return j;
 }
 
@@ -57,6 +60,8 @@ ObjectEntry entry_from(const json& j) {
   e.owner = j.value("o", "");
   e.acl = j.value("a", "private");
   e.parts = j.value("p", 0u);
+  e.version_id = j.value("v", "");
+  e.delete_marker = j.value("dm", false);
   return e;
 }
 
@@ -69,9 +74,11 @@ std::optional<ObjectEntry> decode_entry(std::string_view s) {
 }
 
 std::string encode(const BucketInfo& b) {
-  return json{{"name", b.name}, {"id", b.id}, {"owner", b.owner}, {"region", b.region},
-              {"created_ms", b.created_ms}, {"shards", b.shards}, {"acl", b.acl}}
-      .dump();
+  json j = {{"name", b.name}, {"id", b.id}, {"owner", b.owner}, {"region", b.region},
+            {"created_ms", b.created_ms}, {"shards", b.shards}, {"acl", b.acl}};
+  if (!b.versioning.empty()) j["versioning"] = b.versioning;
+  if (!b.policy.empty()) j["policy"] = b.policy;
+  return j.dump();
 }
 
 std::optional<BucketInfo> decode_bucket(std::string_view s) {
@@ -84,6 +91,8 @@ std::optional<BucketInfo> decode_bucket(std::string_view s) {
     b.created_ms = j.value("created_ms", int64_t{0});
     b.shards = j.value("shards", 8u);
     b.acl = j.value("acl", "private");
+    b.versioning = j.value("versioning", "");
+    b.policy = j.value("policy", "");
     if (b.shards == 0) return std::nullopt;
     return b;
   });
@@ -165,6 +174,33 @@ uint32_t index_shard(std::string_view key, uint32_t shards) {
 
 std::string upload_omap_key(std::string_view key, std::string_view upload_id) {
   return std::string(key) + '\x01' + std::string(upload_id);
+}
+
+std::string new_version_key(int64_t unix_us) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{:016x}{:016x}", ~static_cast<uint64_t>(unix_us), rng());
+}
+
+bool valid_version_key(std::string_view v) {
+  if (v.size() != 32) return false;
+  for (char c : v) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string version_omap_key(std::string_view key, std::string_view vkey) {
+  return "v" + std::string(key) + kVersionSep + std::string(vkey);
+}
+std::string version_data_omap_key(std::string_view key, std::string_view vkey) {
+  return "w" + std::string(key) + kVersionSep + std::string(vkey);
+}
+std::string null_version_omap_key(std::string_view key) { return "n" + std::string(key); }
+
+std::pair<std::string, std::string> split_version_sort_key(std::string_view s) {
+  size_t p = s.rfind(kVersionSep);
+  if (p == std::string_view::npos) return {std::string(s), ""};
+  return {std::string(s.substr(0, p)), std::string(s.substr(p + 1))};
 }
 
 std::string part_omap_key(uint32_t number) { return fmt::format("{:05d}", number); }

@@ -36,6 +36,10 @@ struct ObjectEntry {
   std::string owner;
   std::string acl = "private";  // canned ACL
   uint32_t parts = 0;           // multipart part count (0: simple PUT)
+  // Versioned buckets: "null" or a version key (below); "" for an object
+  // written while the bucket never had versioning.
+  std::string version_id;
+  bool delete_marker = false;
 };
 
 struct BucketInfo {
@@ -46,6 +50,8 @@ struct BucketInfo {
   int64_t created_ms = 0;
   uint32_t shards = 8;
   std::string acl = "private";
+  std::string versioning;  // "" (never enabled), "Enabled" or "Suspended"
+  std::string policy;      // bucket policy JSON as the owner stored it; "" for none
 };
 
 struct AccessKey {
@@ -100,6 +106,26 @@ uint32_t index_shard(std::string_view key, uint32_t shards);
 // omap key of an upload in uploads_object: key \x01 upload id (sorts by key).
 std::string upload_omap_key(std::string_view key, std::string_view upload_id);
 std::string part_omap_key(uint32_t number);  // zero-padded
+
+// ---- versions ----
+// Every version of a key in a versioned bucket is an index entry
+// "v" KEY \x01 VKEY (its inline data under "w" KEY \x01 VKEY), in the key's
+// index shard. VKEY is 16 hex digits of (2^64-1 - microseconds since the
+// epoch) then 16 random hex digits: a key's versions sort newest first, and
+// a listing of all versions is the same merge over shards as ListObjects
+// with KEY \x01 VKEY as the sort key (keys may not contain 0x00/0x01, so this
+// order is (key, newest first)). The current version, unless it is a delete
+// marker, is also the plain entry "i" KEY, so GET and ListObjects read one
+// entry as in unversioned buckets. "n" KEY names the VKEY of the null version.
+// Non-null version ids are the VKEY itself.
+inline constexpr char kVersionSep = '\x01';
+std::string new_version_key(int64_t unix_us);
+bool valid_version_key(std::string_view v);  // 32 lowercase hex digits
+std::string version_omap_key(std::string_view key, std::string_view vkey);
+std::string version_data_omap_key(std::string_view key, std::string_view vkey);
+std::string null_version_omap_key(std::string_view key);
+// KEY \x01 VKEY -> (KEY, VKEY); VKEY "" when there is no separator.
+std::pair<std::string, std::string> split_version_sort_key(std::string_view s);
 
 // S3's multipart ETag: hex(md5(concat(md5 of each part))) + "-N".
 std::string multipart_etag(const std::vector<std::string>& part_md5_hex);

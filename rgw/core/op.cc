@@ -6,7 +6,7 @@
 namespace cairn::rgw {
 
 std::string_view op_name(S3Op op) {
-  static constexpr std::array<std::string_view, 27> kNames = {
+  static constexpr std::array<std::string_view, 30> kNames = {
       "ListBuckets",          "CreateBucket",          "DeleteBucket",
       "HeadBucket",           "GetBucketLocation",     "GetBucketVersioning",
       "PutBucketVersioning",  "GetBucketAcl",          "PutBucketAcl",
@@ -15,8 +15,9 @@ std::string_view op_name(S3Op op) {
       "CopyObject",           "GetObject",             "HeadObject",
       "DeleteObject",         "GetObjectAcl",          "PutObjectAcl",
       "CreateMultipartUpload", "UploadPart",           "UploadPartCopy",
-      "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts"};
-  static_assert(kNames.size() == static_cast<size_t>(S3Op::kListParts) + 1);
+      "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts",
+      "GetBucketPolicy",      "PutBucketPolicy",       "DeleteBucketPolicy"};
+  static_assert(kNames.size() == static_cast<size_t>(S3Op::kLast) + 1);
   return kNames[static_cast<size_t>(op)];
 }
 
@@ -86,10 +87,13 @@ std::optional<S3Error> route_request(std::string_view method, std::string_view p
   if (!valid_bucket_name(bucket)) return S3Error{S3Err::kInvalidBucketName, ""};
   out->bucket = bucket;
   if (key.size() > kMaxKeyBytes) return S3Error{S3Err::kKeyTooLong, ""};
+  if (key.find_first_of(std::string_view("\x00\x01", 2)) != std::string::npos) {
+    return S3Error{S3Err::kInvalidArgument, "object keys may not contain the bytes 0x00 or 0x01"};
+  }
   out->key = key;
 
   // Subresources we do not serve.
-  for (const char* sub : {"policy", "cors", "lifecycle", "website", "tagging", "logging",
+  for (const char* sub : {"cors", "lifecycle", "website", "tagging", "logging",
                           "notification", "replication", "encryption", "object-lock",
                           "retention", "legal-hold", "torrent", "restore", "select",
                           "inventory", "metrics", "analytics", "accelerate", "requestPayment",
@@ -105,15 +109,17 @@ std::optional<S3Error> route_request(std::string_view method, std::string_view p
       else if (has(q, "acl")) out->op = S3Op::kGetBucketAcl;
       else if (has(q, "uploads")) out->op = S3Op::kListMultipartUploads;
       else if (has(q, "versions")) out->op = S3Op::kListObjectVersions;
+      else if (has(q, "policy")) out->op = S3Op::kGetBucketPolicy;
       else if (const std::string* lt = find_param(q, "list-type"); lt && *lt == "2")
         out->op = S3Op::kListObjectsV2;
       else out->op = S3Op::kListObjects;
     } else if (method == "PUT") {
       if (has(q, "versioning")) out->op = S3Op::kPutBucketVersioning;
       else if (has(q, "acl")) out->op = S3Op::kPutBucketAcl;
+      else if (has(q, "policy")) out->op = S3Op::kPutBucketPolicy;
       else out->op = S3Op::kCreateBucket;
     } else if (method == "DELETE") {
-      out->op = S3Op::kDeleteBucket;
+      out->op = has(q, "policy") ? S3Op::kDeleteBucketPolicy : S3Op::kDeleteBucket;
     } else if (method == "HEAD") {
       out->op = S3Op::kHeadBucket;
     } else if (method == "POST" && has(q, "delete")) {

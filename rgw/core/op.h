@@ -40,6 +40,10 @@ enum class S3Op {
   kCompleteMultipartUpload,
   kAbortMultipartUpload,
   kListParts,
+  kGetBucketPolicy,
+  kPutBucketPolicy,
+  kDeleteBucketPolicy,
+  kLast = kDeleteBucketPolicy,
 };
 
 std::string_view op_name(S3Op op);  // "GetObject"
@@ -54,7 +58,8 @@ struct S3Route {
 // ("s3.example.com": Host "b.s3.example.com" names bucket "b"); empty means
 // path style only. headers_has_copy_source: x-amz-copy-source present.
 // Errors: MethodNotAllowed, NotImplemented (subresources we do not serve),
-// InvalidBucketName, KeyTooLongError.
+// InvalidBucketName, KeyTooLongError, InvalidArgument (a key with bytes 0x00 or
+// 0x01: they would break the index order of versions, see model.h).
 std::optional<S3Error> route_request(std::string_view method, std::string_view path,
                                      const QueryParams& query, std::string_view host,
                                      std::string_view domain, bool has_copy_source,

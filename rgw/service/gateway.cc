@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/local_cluster.h"
+#include "rgw/core/policy.h"
 #include "rgw/core/xml.h"
 
 namespace cairn::rgw {
@@ -14,6 +15,15 @@ namespace asio = boost::asio;
 using asio::awaitable;
 
 // ---- helpers ----
+
+namespace {
+bool xml_printable(std::string_view s) {
+  for (char ch : s) {
+    if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') return false;
+  }
+  return true;
+}
+}  // namespace
 
 std::string quote_etag(const std::string& etag) { return "\"" + etag + "\""; }
 
@@ -73,6 +83,17 @@ MaybeError entry_from_headers(const HttpRequest& req, ObjectEntry* e) {
     }
   }
   if (meta_bytes > 8192) return S3Error{S3Err::kMetadataTooLarge, ""};
+  return std::nullopt;
+}
+
+MaybeError version_param(const ReqCtx& c, std::string* out) {
+  out->clear();
+  const std::string* v = c.param("versionId");
+  if (!v) return std::nullopt;
+  if (*v != "null" && !valid_version_key(*v)) {
+    return S3Error{S3Err::kInvalidArgument, "Invalid version id specified"};
+  }
+  *out = *v;
   return std::nullopt;
 }
 
@@ -178,7 +199,7 @@ MaybeError BodyReader::finish() {
 
 Gateway::Gateway(Store* store, GatewayOptions opts, Metrics* metrics)
     : store_(store), opts_(std::move(opts)), metrics_(metrics), errors_registry_(metrics) {
-  for (int i = 0; i <= static_cast<int>(S3Op::kListParts); ++i) {
+  for (int i = 0; i <= static_cast<int>(S3Op::kLast); ++i) {
     S3Op op = static_cast<S3Op>(i);
     Labels l = {{"op", std::string(op_name(op))}};
     op_metrics_[op] = OpMetrics{
@@ -265,6 +286,7 @@ bool public_read_op(S3Op op) {
   switch (op) {
     case S3Op::kListObjects:
     case S3Op::kListObjectsV2:
+    case S3Op::kListObjectVersions:
     case S3Op::kHeadBucket:
     case S3Op::kGetBucketLocation:
     case S3Op::kGetObject:
@@ -272,6 +294,41 @@ bool public_read_op(S3Op op) {
       return true;
     default:
       return false;
+  }
+}
+
+// The IAM action a request needs, for bucket policies.
+std::string policy_action(S3Op op, bool has_version) {
+  switch (op) {
+    case S3Op::kGetObject:
+    case S3Op::kHeadObject: return has_version ? "s3:GetObjectVersion" : "s3:GetObject";
+    case S3Op::kListObjects:
+    case S3Op::kListObjectsV2:
+    case S3Op::kHeadBucket: return "s3:ListBucket";
+    case S3Op::kListObjectVersions: return "s3:ListBucketVersions";
+    case S3Op::kGetBucketLocation: return "s3:GetBucketLocation";
+    case S3Op::kPutObject:
+    case S3Op::kCopyObject:
+    case S3Op::kCreateMultipartUpload:
+    case S3Op::kUploadPart:
+    case S3Op::kUploadPartCopy:
+    case S3Op::kCompleteMultipartUpload: return "s3:PutObject";
+    case S3Op::kDeleteObject: return has_version ? "s3:DeleteObjectVersion" : "s3:DeleteObject";
+    case S3Op::kDeleteObjects: return "s3:DeleteObject";
+    case S3Op::kAbortMultipartUpload: return "s3:AbortMultipartUpload";
+    case S3Op::kListParts: return "s3:ListMultipartUploadParts";
+    case S3Op::kListMultipartUploads: return "s3:ListBucketMultipartUploads";
+    case S3Op::kDeleteBucket: return "s3:DeleteBucket";
+    case S3Op::kGetBucketAcl: return "s3:GetBucketAcl";
+    case S3Op::kPutBucketAcl: return "s3:PutBucketAcl";
+    case S3Op::kGetObjectAcl: return "s3:GetObjectAcl";
+    case S3Op::kPutObjectAcl: return "s3:PutObjectAcl";
+    case S3Op::kGetBucketVersioning: return "s3:GetBucketVersioning";
+    case S3Op::kPutBucketVersioning: return "s3:PutBucketVersioning";
+    case S3Op::kGetBucketPolicy: return "s3:GetBucketPolicy";
+    case S3Op::kPutBucketPolicy: return "s3:PutBucketPolicy";
+    case S3Op::kDeleteBucketPolicy: return "s3:DeleteBucketPolicy";
+    default: return "s3:" + std::string(op_name(op));
   }
 }
 }  // namespace
@@ -284,6 +341,26 @@ awaitable<MaybeError> Gateway::load_bucket_checked(ReqCtx& c) {
   }
   c.bucket = std::move(*b);
   if (!c.user.empty() && c.user == c.bucket->owner) co_return std::nullopt;
+  // Bucket policy: an explicit Deny wins; an Allow opens read operations.
+  // (It does not bind the owner, who therefore cannot be locked out.)
+  if (!c.bucket->policy.empty()) {
+    std::string why;
+    bool unsupported = false;
+    auto pol = parse_policy(c.bucket->policy, c.bucket->name, &why, &unsupported);
+    if (!pol) co_return S3Error{S3Err::kAccessDenied, "stored bucket policy is invalid: " + why};
+    std::string resource = "arn:aws:s3:::" + c.bucket->name;
+    if (!c.route.key.empty()) resource += "/" + c.route.key;
+    const bool has_version = c.param("versionId") != nullptr;
+    const std::string action = policy_action(c.route.op, has_version);
+    PolicyDecision d = evaluate_policy(*pol, c.user, action, resource);
+    if (d == PolicyDecision::kDeny) co_return S3Error{S3Err::kAccessDenied, ""};
+    c.policy_list = evaluate_policy(*pol, c.user, "s3:ListBucket", "arn:aws:s3:::" + c.bucket->name) ==
+                    PolicyDecision::kAllow;
+    if (d == PolicyDecision::kAllow && public_read_op(c.route.op)) {
+      c.policy_read = true;
+      co_return std::nullopt;
+    }
+  }
   if ((c.bucket->acl == "public-read" || c.bucket->acl == "public-read-write") &&
       public_read_op(c.route.op)) {
     co_return std::nullopt;
@@ -316,8 +393,10 @@ awaitable<MaybeError> Gateway::dispatch(ReqCtx& c) {
     case S3Op::kPutObjectAcl: co_return co_await put_acl(c);
     case S3Op::kListObjects: co_return co_await list_objects(c, false);
     case S3Op::kListObjectsV2: co_return co_await list_objects(c, true);
-    case S3Op::kListObjectVersions:
-      co_return S3Error{S3Err::kNotImplemented, "versioning is not supported"};
+    case S3Op::kListObjectVersions: co_return co_await list_object_versions(c);
+    case S3Op::kGetBucketPolicy: co_return co_await get_bucket_policy(c);
+    case S3Op::kPutBucketPolicy: co_return co_await put_bucket_policy(c);
+    case S3Op::kDeleteBucketPolicy: co_return co_await delete_bucket_policy(c);
     case S3Op::kListMultipartUploads: co_return co_await list_uploads(c);
     case S3Op::kDeleteObjects: co_return co_await delete_objects(c);
     case S3Op::kPutObject: co_return co_await put_object(c);
@@ -341,6 +420,7 @@ awaitable<void> Gateway::send_error(ReqCtx& c, const S3Error& e) {
   r.status = info.http_status;
   r.set("x-amz-request-id", c.request_id);
   r.set("x-amz-id-2", c.request_id);
+  for (const auto& [k, v] : c.error_headers) r.set(k, v);
   if (info.http_status != 304) {
     XmlWriter w("Error", false);
     w.elem("Code", info.code);
@@ -350,8 +430,9 @@ awaitable<void> Gateway::send_error(ReqCtx& c, const S3Error& e) {
       w.elem("Message", e.detail);
     }
     if (!c.route.bucket.empty()) w.elem("BucketName", c.route.bucket);
-    if (!c.route.key.empty()) w.elem("Key", c.route.key);
-    w.elem("Resource", c.req.path);
+    // XML 1.0 cannot carry most control characters, even escaped.
+    if (!c.route.key.empty() && xml_printable(c.route.key)) w.elem("Key", c.route.key);
+    if (xml_printable(c.req.path)) w.elem("Resource", c.req.path);
     w.elem("RequestId", c.request_id);
     w.elem("HostId", c.request_id);
     r.body = w.finish();
@@ -375,8 +456,15 @@ awaitable<void> Gateway::send_error(ReqCtx& c, const S3Error& e) {
 }
 
 awaitable<MaybeError> Gateway::send_xml(ReqCtx& c, int status, std::string body) {
+  std::vector<std::pair<std::string, std::string>> none;
+  co_return co_await send_xml_with(c, status, std::move(body), std::move(none));
+}
+
+awaitable<MaybeError> Gateway::send_xml_with(ReqCtx& c, int status, std::string body,
+                                             std::vector<std::pair<std::string, std::string>> extra) {
   HttpResponse r;
   r.status = status;
+  for (auto& [k, v] : extra) r.set(std::move(k), std::move(v));
   r.set("Content-Type", "application/xml");
   r.set("x-amz-request-id", c.request_id);
   r.set("x-amz-id-2", c.request_id);

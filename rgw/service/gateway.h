@@ -42,6 +42,12 @@ struct ReqCtx {
   std::optional<BucketInfo> bucket;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
+  // A bucket policy lets this (non-owner) requester read objects / list.
+  bool policy_read = false;
+  bool policy_list = false;
+  // Headers an error response carries too (x-amz-delete-marker, ...).
+  std::vector<std::pair<std::string, std::string>> error_headers;
+  std::string copy_source_version;  // versionId of x-amz-copy-source
   const std::string* header(std::string_view n) const { return req.header(n); }
   const std::string* param(std::string_view n) const { return find_param(req.query, n); }
 };
@@ -95,6 +101,9 @@ class Gateway {
   Task load_bucket_checked(ReqCtx& c);
   boost::asio::awaitable<void> send_error(ReqCtx& c, const S3Error& e);
   boost::asio::awaitable<MaybeError> send_xml(ReqCtx& c, int status, std::string body);
+  boost::asio::awaitable<MaybeError> send_xml_with(
+      ReqCtx& c, int status, std::string body,
+      std::vector<std::pair<std::string, std::string>> extra_headers);
   boost::asio::awaitable<MaybeError> read_small_body(ReqCtx& c, size_t max, std::string* out);
 
   // buckets (gateway_bucket.cc)
@@ -105,6 +114,10 @@ class Gateway {
   Task get_bucket_location(ReqCtx& c);
   Task get_bucket_versioning(ReqCtx& c);
   Task put_bucket_versioning(ReqCtx& c);
+  Task get_bucket_policy(ReqCtx& c);
+  Task put_bucket_policy(ReqCtx& c);
+  Task delete_bucket_policy(ReqCtx& c);
+  Task list_object_versions(ReqCtx& c);
   Task get_acl(ReqCtx& c);
   Task put_acl(ReqCtx& c);
   Task list_objects(ReqCtx& c, bool v2);
@@ -113,6 +126,15 @@ class Gateway {
   Task get_object(ReqCtx& c, bool head);
   Task delete_object(ReqCtx& c);
   Task delete_objects(ReqCtx& c);
+  // DeleteObject of one key: a version (version non-empty), the object of an
+  // unversioned bucket, or a new delete marker in a versioned one.
+  struct DeleteOutcome {
+    std::string version_id;
+    bool delete_marker = false;
+  };
+  boost::asio::awaitable<MaybeError> delete_one(const BucketInfo& b, const std::string& key,
+                                                const std::string& version, const std::string& user,
+                                                DeleteOutcome* out);
   Task copy_object(ReqCtx& c);
   // multipart (gateway_multipart.cc)
   Task create_multipart(ReqCtx& c);
@@ -158,6 +180,9 @@ std::string new_instance_id();                     // random 16 hex chars
 // Applies the metadata headers of a request (Content-Type, x-amz-meta-*,
 // Content-Encoding, ...) to e. MetadataTooLarge past 8 KiB of user metadata.
 MaybeError entry_from_headers(const HttpRequest& req, ObjectEntry* e);
+// The versionId query parameter: *out stays empty when absent;
+// InvalidArgument when it is neither "null" nor a version id.
+MaybeError version_param(const ReqCtx& c, std::string* out);
 // Canned ACL from x-amz-acl: private | public-read | public-read-write |
 // authenticated-read (the latter two are stored but grant nothing extra).
 MaybeError canned_acl(const HttpRequest& req, std::string* acl);

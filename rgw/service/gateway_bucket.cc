@@ -1,6 +1,7 @@
 // Bucket operations and listings.
 #include <charconv>
 
+#include "rgw/core/policy.h"
 #include "rgw/core/xml.h"
 #include "rgw/service/gateway.h"
 
@@ -121,6 +122,7 @@ awaitable<MaybeError> Gateway::get_bucket_location(ReqCtx& c) {
 
 awaitable<MaybeError> Gateway::get_bucket_versioning(ReqCtx& c) {
   XmlWriter w("VersioningConfiguration");
+  if (!c.bucket->versioning.empty()) w.elem("Status", c.bucket->versioning);
   co_return co_await send_xml(c, 200, w.finish());
 }
 
@@ -130,14 +132,65 @@ awaitable<MaybeError> Gateway::put_bucket_versioning(ReqCtx& c) {
   auto x = parse_xml(body);
   if (!x || x->name != "VersioningConfiguration") co_return S3Error{S3Err::kMalformedXML, ""};
   std::string status = x->child_text("Status");
-  if (status == "Suspended" || status.empty()) {
-    HttpResponse r;
-    r.set("x-amz-request-id", c.request_id);
-    (void)co_await c.ex.send(std::move(r));
-    co_return std::nullopt;
+  if (const std::string mfa = x->child_text("MfaDelete"); !mfa.empty() && mfa != "Disabled") {
+    co_return S3Error{S3Err::kNotImplemented, "MFA delete is not supported"};
   }
-  if (status != "Enabled") co_return S3Error{S3Err::kMalformedXML, ""};
-  co_return S3Error{S3Err::kNotImplemented, "bucket versioning is not supported yet"};
+  if (status != "Enabled" && status != "Suspended") co_return S3Error{S3Err::kMalformedXML, ""};
+  // Once versioned, a bucket can only be suspended, never unversioned (as S3).
+  BucketInfo b = *c.bucket;
+  b.versioning = status;
+  Status st = co_await store_->update_bucket(b);
+  if (!st.ok()) co_return from_status(st);
+  HttpResponse r;
+  r.set("x-amz-request-id", c.request_id);
+  (void)co_await c.ex.send(std::move(r));
+  co_return std::nullopt;
+}
+
+awaitable<MaybeError> Gateway::get_bucket_policy(ReqCtx& c) {
+  if (c.bucket->policy.empty()) co_return S3Error{S3Err::kNoSuchBucketPolicy, ""};
+  HttpResponse r;
+  r.set("Content-Type", "application/json");
+  r.set("x-amz-request-id", c.request_id);
+  c.bytes_out += c.bucket->policy.size();
+  r.body = c.bucket->policy;
+  (void)co_await c.ex.send(std::move(r));
+  co_return std::nullopt;
+}
+
+awaitable<MaybeError> Gateway::put_bucket_policy(ReqCtx& c) {
+  std::string body;
+  if (auto e = co_await read_small_body(c, 20 * 1024, &body)) {
+    if (e->err == S3Err::kMalformedXML) co_return S3Error{S3Err::kMalformedPolicy, "Policies are limited to 20 KB"};
+    co_return e;
+  }
+  std::string why;
+  bool unsupported = false;
+  if (!parse_policy(body, c.bucket->name, &why, &unsupported)) {
+    if (unsupported) co_return S3Error{S3Err::kNotImplemented, why};
+    co_return S3Error{S3Err::kMalformedPolicy, why};
+  }
+  BucketInfo b = *c.bucket;
+  b.policy = body;
+  Status st = co_await store_->update_bucket(b);
+  if (!st.ok()) co_return from_status(st);
+  HttpResponse r;
+  r.status = 204;
+  r.set("x-amz-request-id", c.request_id);
+  (void)co_await c.ex.send(std::move(r));
+  co_return std::nullopt;
+}
+
+awaitable<MaybeError> Gateway::delete_bucket_policy(ReqCtx& c) {
+  BucketInfo b = *c.bucket;
+  b.policy.clear();
+  Status st = co_await store_->update_bucket(b);
+  if (!st.ok()) co_return from_status(st);
+  HttpResponse r;
+  r.status = 204;
+  r.set("x-amz-request-id", c.request_id);
+  (void)co_await c.ex.send(std::move(r));
+  co_return std::nullopt;
 }
 
 awaitable<MaybeError> Gateway::get_acl(ReqCtx& c) {
@@ -193,16 +246,11 @@ awaitable<MaybeError> Gateway::put_acl(ReqCtx& c) {
   if (c.route.op == S3Op::kPutBucketAcl) {
     BucketInfo b = *c.bucket;
     b.acl = acl;
-    Status st = co_await store_->set_bucket_acl(b);
+    Status st = co_await store_->update_bucket(b);
     if (!st.ok()) co_return from_status(st);
   } else {
-    auto e = co_await store_->get_entry(*c.bucket, c.route.key, true);
-    if (!e.ok()) {
-      co_return not_found(e.status(), S3Err::kNoSuchKey);
-    }
-    e->acl = acl;
-    Status st = co_await store_->put_entry(*c.bucket, c.route.key, std::move(*e));
-    if (!st.ok()) co_return from_status(st);
+    Status st = co_await store_->set_object_acl(*c.bucket, c.route.key, acl);
+    if (!st.ok()) co_return not_found(st, S3Err::kNoSuchKey);
   }
   HttpResponse r;
   r.set("x-amz-request-id", c.request_id);
@@ -271,6 +319,108 @@ awaitable<MaybeError> Gateway::list_objects(ReqCtx& c, bool v2) {
     w.elem("Size", e->size);
     if (fetch_owner) owner_xml(w, e->owner.empty() ? c.bucket->owner : e->owner);
     w.elem("StorageClass", "STANDARD");
+    w.close();
+  }
+  for (const std::string& cp : st->prefixes) {
+    w.open("CommonPrefixes");
+    w.elem("Prefix", enc(cp));
+    w.close();
+  }
+  co_return co_await send_xml(c, 200, w.finish());
+}
+
+}  // namespace cairn::rgw
+
+namespace cairn::rgw {
+
+awaitable<MaybeError> Gateway::list_object_versions(ReqCtx& c) {
+  ListParams p;
+  p.versions = true;
+  if (const std::string* v = c.param("prefix")) p.prefix = *v;
+  if (const std::string* v = c.param("delimiter")) p.delimiter = *v;
+  if (auto e = int_param(c, "max-keys", 1000, 1000, &p.max_keys)) co_return e;
+  bool url = false;
+  if (const std::string* v = c.param("encoding-type")) {
+    if (*v != "url") co_return S3Error{S3Err::kInvalidArgument, "Invalid Encoding Method specified in Request"};
+    url = true;
+  }
+  std::string key_marker, vid_marker;
+  if (const std::string* v = c.param("key-marker")) key_marker = *v;
+  if (const std::string* v = c.param("version-id-marker")) vid_marker = *v;
+  if (!vid_marker.empty() && key_marker.empty()) {
+    co_return S3Error{S3Err::kInvalidArgument, "A version-id marker cannot be specified without a key marker."};
+  }
+  // Resolve the markers into a sort key of the merge (KEY \x01 VKEY).
+  if (!key_marker.empty()) {
+    if (vid_marker.empty()) {
+      const bool is_prefix = !p.delimiter.empty() && key_marker.starts_with(p.prefix) &&
+                             key_marker.size() >= p.prefix.size() + p.delimiter.size() &&
+                             key_marker.find(p.delimiter, p.prefix.size()) ==
+                                 key_marker.size() - p.delimiter.size();
+      if (is_prefix) {
+        p.marker = skip_prefix_cursor(key_marker);
+      } else {
+        p.marker = key_marker + kVersionSep + "\xff";  // after every version of the key
+      }
+    } else if (vid_marker == "null") {
+      auto nk = co_await store_->null_version_key(*c.bucket, key_marker);
+      if (!nk.ok() && !nk.status().is(Code::kNotFound)) co_return from_status(nk.status());
+      if (!nk.ok()) co_return S3Error{S3Err::kInvalidArgument, "Invalid version id specified"};
+      p.marker = key_marker + kVersionSep + *nk;
+    } else {
+      if (!valid_version_key(vid_marker)) {
+        co_return S3Error{S3Err::kInvalidArgument, "Invalid version id specified"};
+      }
+      p.marker = key_marker + kVersionSep + vid_marker;
+    }
+  }
+  auto st = co_await store_->list_versions(*c.bucket, p);
+  if (!st.ok()) co_return from_status(st.status());
+  auto enc = [&](const std::string& s) { return url ? uri_encode(s, true) : s; };
+  XmlWriter w("ListVersionsResult");
+  w.elem("Name", c.bucket->name);
+  w.elem("Prefix", enc(p.prefix));
+  w.elem("KeyMarker", enc(key_marker));
+  w.elem("VersionIdMarker", vid_marker);
+  w.elem("MaxKeys", p.max_keys);
+  if (!p.delimiter.empty()) w.elem("Delimiter", enc(p.delimiter));
+  if (url) w.elem("EncodingType", "url");
+  w.elem_bool("IsTruncated", st->truncated);
+  if (st->truncated) {
+    if (!st->prefixes.empty() && st->next_marker == st->prefixes.back()) {
+      w.elem("NextKeyMarker", enc(st->next_marker));
+      w.elem("NextVersionIdMarker", "");
+    } else if (!st->contents.empty()) {
+      auto e = decode_entry(st->contents.back().second);
+      w.elem("NextKeyMarker", enc(split_version_sort_key(st->contents.back().first).first));
+      std::string next_vid;
+      if (e) next_vid = e->version_id;
+      w.elem("NextVersionIdMarker", next_vid);
+    }
+  }
+  // The first version of a key in the whole listing is its latest; a page
+  // that resumes inside a key's versions does not start with the latest.
+  std::string prev_key;
+  bool have_prev = !vid_marker.empty();
+  if (have_prev) prev_key = key_marker;
+  for (const auto& [sort_key, val] : st->contents) {
+    auto e = decode_entry(val);
+    if (!e) continue;
+    const std::string key = split_version_sort_key(sort_key).first;
+    const bool latest = !have_prev || prev_key != key;
+    prev_key = key;
+    have_prev = true;
+    w.open(e->delete_marker ? "DeleteMarker" : "Version");
+    w.elem("Key", enc(key));
+    w.elem("VersionId", e->version_id);
+    w.elem_bool("IsLatest", latest);
+    w.elem("LastModified", iso8601_ms(e->mtime_ms));
+    if (!e->delete_marker) {
+      w.elem("ETag", quote_etag(e->etag));
+      w.elem("Size", e->size);
+      w.elem("StorageClass", "STANDARD");
+    }
+    owner_xml(w, e->owner.empty() ? c.bucket->owner : e->owner);
     w.close();
   }
   for (const std::string& cp : st->prefixes) {

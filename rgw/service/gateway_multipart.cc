@@ -164,9 +164,9 @@ awaitable<MaybeError> Gateway::complete_multipart(ReqCtx& c) {
   e.mtime_ms = wall_ms();
   e.inline_data.clear();
   const std::string etag = e.etag;
-  Status st = co_await store_->put_entry(*c.bucket, c.route.key, std::move(e));
-  if (!st.ok()) co_return from_status(st);
-  st = co_await store_->finish_upload(*c.bucket, c.route.key, upload_id, keep);
+  auto vid = co_await store_->put_entry(*c.bucket, c.route.key, std::move(e));
+  if (!vid.ok()) co_return from_status(vid.status());
+  Status st = co_await store_->finish_upload(*c.bucket, c.route.key, upload_id, keep);
   if (!st.ok()) co_return from_status(st);
   XmlWriter w("CompleteMultipartUploadResult");
   const std::string* host = c.header("host");
@@ -181,7 +181,9 @@ awaitable<MaybeError> Gateway::complete_multipart(ReqCtx& c) {
   w.elem("Bucket", c.bucket->name);
   w.elem("Key", c.route.key);
   w.elem("ETag", quote_etag(etag));
-  co_return co_await send_xml(c, 200, w.finish());
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (!vid->empty()) extra.emplace_back("x-amz-version-id", *vid);
+  co_return co_await send_xml_with(c, 200, w.finish(), std::move(extra));
 }
 
 awaitable<MaybeError> Gateway::abort_multipart(ReqCtx& c) {

@@ -125,30 +125,55 @@ awaitable<MaybeError> Gateway::put_object(ReqCtx& c) {
   e.mtime_ms = wall_ms();
   const std::string etag = e.etag;
   std::vector<Segment> segs = e.segments;
-  Status st = co_await store_->put_entry(*c.bucket, c.route.key, std::move(e));
-  if (!st.ok()) {
+  auto vid = co_await store_->put_entry(*c.bucket, c.route.key, std::move(e));
+  if (!vid.ok()) {
     co_await store_->remove_segments(c.bucket->id, segs);
-    co_return from_status(st);
+    co_return from_status(vid.status());
   }
   HttpResponse r;
   r.set("ETag", quote_etag(etag));
+  if (!vid->empty()) r.set("x-amz-version-id", *vid);
   r.set("x-amz-request-id", c.request_id);
   (void)co_await c.ex.send(std::move(r));
   co_return std::nullopt;
 }
 
 awaitable<MaybeError> Gateway::get_object(ReqCtx& c, bool head) {
-  auto got = co_await store_->get_entry(*c.bucket, c.route.key, !head);
+  std::string version;
+  if (auto err = version_param(c, &version)) co_return err;
+  Result<ObjectEntry> got = Status::NotFound("");
+  if (version.empty()) {
+    got = co_await store_->get_entry(*c.bucket, c.route.key, !head);
+  } else {
+    got = co_await store_->get_version(*c.bucket, c.route.key, version, !head);
+  }
   const bool owner = !c.user.empty() && c.user == c.bucket->owner;
-  const bool bucket_public = c.bucket->acl == "public-read" || c.bucket->acl == "public-read-write";
+  const bool bucket_public =
+      c.bucket->acl == "public-read" || c.bucket->acl == "public-read-write" || c.policy_read;
+  const bool may_list = owner || c.bucket->acl == "public-read" ||
+                        c.bucket->acl == "public-read-write" || c.policy_list;
   if (!got.ok()) {
     // Without list rights S3 hides whether the key exists.
-    if (!owner && !bucket_public) co_return S3Error{S3Err::kAccessDenied, ""};
+    if (!may_list) co_return S3Error{S3Err::kAccessDenied, ""};
+    if (!version.empty()) co_return not_found(got.status(), S3Err::kNoSuchVersion);
+    if (got.status().is(Code::kNotFound) && !c.bucket->versioning.empty()) {
+      auto newest = co_await store_->newest_version(*c.bucket, c.route.key);
+      if (newest.ok() && newest->delete_marker) {
+        c.error_headers.emplace_back("x-amz-delete-marker", "true");
+        c.error_headers.emplace_back("x-amz-version-id", newest->version_id);
+      }
+    }
     co_return not_found(got.status(), S3Err::kNoSuchKey);
   }
   ObjectEntry& e = *got;
   if (!owner && !bucket_public && e.acl != "public-read" && e.acl != "public-read-write") {
     co_return S3Error{S3Err::kAccessDenied, ""};
+  }
+  if (e.delete_marker) {  // GET/HEAD of a delete marker by its version id
+    c.error_headers.emplace_back("x-amz-delete-marker", "true");
+    c.error_headers.emplace_back("x-amz-version-id", e.version_id);
+    c.error_headers.emplace_back("Last-Modified", http_date(e.mtime_ms / 1000));
+    co_return S3Error{S3Err::kMethodNotAllowed, ""};
   }
   if (auto err = check_conditions(c.req, e, "")) {
     if (err->err == S3Err::kNotModified) {
@@ -177,6 +202,7 @@ awaitable<MaybeError> Gateway::get_object(ReqCtx& c, bool head) {
   object_headers(e, &r);
   r.set("x-amz-request-id", c.request_id);
   r.set("x-amz-id-2", c.request_id);
+  if (!e.version_id.empty()) r.set("x-amz-version-id", e.version_id);
   if (partial) {
     r.set("Content-Range", "bytes " + std::to_string(range.first) + "-" + std::to_string(range.last) + "/" +
                                std::to_string(e.size));
@@ -232,12 +258,43 @@ awaitable<MaybeError> Gateway::get_object(ReqCtx& c, bool head) {
 
 awaitable<MaybeError> Gateway::delete_object(ReqCtx& c) {
   if (c.user.empty() || c.user != c.bucket->owner) co_return S3Error{S3Err::kAccessDenied, ""};
-  Status st = co_await store_->delete_entry(*c.bucket, c.route.key);
-  if (!st.ok() && !st.is(Code::kNotFound)) co_return from_status(st);
+  std::string version;
+  if (auto err = version_param(c, &version)) co_return err;
+  DeleteOutcome out;
+  if (auto err = co_await delete_one(*c.bucket, c.route.key, version, c.user, &out)) co_return err;
   HttpResponse r;
   r.status = 204;
+  if (out.delete_marker) r.set("x-amz-delete-marker", "true");
+  if (!out.version_id.empty()) r.set("x-amz-version-id", out.version_id);
   r.set("x-amz-request-id", c.request_id);
   (void)co_await c.ex.send(std::move(r));
+  co_return std::nullopt;
+}
+
+awaitable<MaybeError> Gateway::delete_one(const BucketInfo& b, const std::string& key,
+                                          const std::string& version, const std::string& user,
+                                          DeleteOutcome* out) {
+  if (!version.empty()) {
+    auto gone = co_await store_->delete_version(b, key, version);
+    // A version that is not there is deleted already (S3 answers 204 too).
+    if (!gone.ok() && !gone.status().is(Code::kNotFound)) co_return from_status(gone.status());
+    out->version_id = version;
+    if (gone.ok()) out->delete_marker = gone->delete_marker;
+    co_return std::nullopt;
+  }
+  if (b.versioning.empty()) {
+    Status st = co_await store_->delete_entry(b, key);
+    if (!st.ok() && !st.is(Code::kNotFound)) co_return from_status(st);
+    co_return std::nullopt;
+  }
+  ObjectEntry marker;
+  marker.delete_marker = true;
+  marker.owner = user;
+  marker.mtime_ms = wall_ms();
+  auto vid = co_await store_->put_entry(b, key, std::move(marker));
+  if (!vid.ok()) co_return from_status(vid.status());
+  out->delete_marker = true;
+  out->version_id = *vid;
   co_return std::nullopt;
 }
 
@@ -255,21 +312,34 @@ awaitable<MaybeError> Gateway::delete_objects(ReqCtx& c) {
     const XmlNode* k = o->child("Key");
     if (!k) co_return S3Error{S3Err::kMalformedXML, ""};
     const std::string key = k->text;
-    Status st = Status::InvalidArgument("bad key");
-    if (!key.empty() && key.size() <= kMaxKeyBytes) st = co_await store_->delete_entry(*c.bucket, key);
-    if (st.ok() || st.is(Code::kNotFound)) {
+    const std::string version = o->child_text("VersionId");
+    MaybeError err;
+    DeleteOutcome out;
+    if (key.empty() || key.size() > kMaxKeyBytes ||
+        key.find_first_of(std::string_view("\x00\x01", 2)) != std::string::npos) {
+      err = S3Error{S3Err::kInvalidArgument, ""};
+    } else if (!version.empty() && version != "null" && !valid_version_key(version)) {
+      err = S3Error{S3Err::kInvalidArgument, "Invalid version id specified"};
+    } else {
+      err = co_await delete_one(*c.bucket, key, version, c.user, &out);
+    }
+    if (!err) {
       if (!quiet) {
         w.open("Deleted");
         w.elem("Key", key);
+        if (!version.empty()) w.elem("VersionId", version);
+        if (out.delete_marker) {
+          w.elem("DeleteMarker", "true");
+          if (version.empty()) w.elem("DeleteMarkerVersionId", out.version_id);
+        }
         w.close();
       }
     } else {
-      S3Error e = not_found(st, S3Err::kNoSuchKey);
-      if (st.is(Code::kInvalidArgument)) e = S3Error{S3Err::kInvalidArgument, ""};
       w.open("Error");
       w.elem("Key", key);
-      w.elem("Code", s3_err_info(e.err).code);
-      w.elem("Message", s3_err_info(e.err).message);
+      if (!version.empty()) w.elem("VersionId", version);
+      w.elem("Code", s3_err_info(err->err).code);
+      w.elem("Message", s3_err_info(err->err).message);
       w.close();
     }
   }
@@ -280,9 +350,17 @@ awaitable<MaybeError> Gateway::load_copy_source(ReqCtx& c, BucketInfo* b, std::s
                                                 ObjectEntry* e) {
   std::string src = *c.header("x-amz-copy-source");
   size_t q = src.find('?');
+  std::string src_version;
   if (q != std::string::npos) {
-    if (src.find("versionId=", q) != std::string::npos && src.find("versionId=null", q) == std::string::npos) {
-      co_return S3Error{S3Err::kNotImplemented, "versioned copy sources are not supported"};
+    QueryParams qp;
+    if (!parse_query(std::string_view(src).substr(q + 1), &qp)) {
+      co_return S3Error{S3Err::kInvalidArgument, "bad x-amz-copy-source"};
+    }
+    if (const std::string* v = find_param(qp, "versionId")) {
+      if (*v != "null" && !valid_version_key(*v)) {
+        co_return S3Error{S3Err::kInvalidArgument, "Invalid version id specified"};
+      }
+      src_version = *v;
     }
     src.resize(q);
   }
@@ -300,12 +378,22 @@ awaitable<MaybeError> Gateway::load_copy_source(ReqCtx& c, BucketInfo* b, std::s
   auto sb = co_await store_->get_bucket(bucket);
   if (!sb.ok()) co_return not_found(sb.status(), S3Err::kNoSuchBucket);
   *b = std::move(*sb);
-  auto se = co_await store_->get_entry(*b, *key, true);
+  Result<ObjectEntry> se = Status::NotFound("");
+  if (src_version.empty()) {
+    se = co_await store_->get_entry(*b, *key, true);
+  } else {
+    se = co_await store_->get_version(*b, *key, src_version, true);
+  }
   const bool readable = b->owner == c.user || b->acl == "public-read" || b->acl == "public-read-write";
   if (!se.ok()) {
     if (!readable) co_return S3Error{S3Err::kAccessDenied, ""};
+    if (!src_version.empty()) co_return not_found(se.status(), S3Err::kNoSuchVersion);
     co_return not_found(se.status(), S3Err::kNoSuchKey);
   }
+  if (se->delete_marker) {
+    co_return S3Error{S3Err::kInvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id."};
+  }
+  c.copy_source_version = src_version;
   if (!readable && se->acl != "public-read") co_return S3Error{S3Err::kAccessDenied, ""};
   *e = std::move(*se);
   co_return check_conditions(c.req, *e, "x-amz-copy-source-");
@@ -375,7 +463,9 @@ awaitable<MaybeError> Gateway::copy_object(ReqCtx& c) {
   if (directive && !replace && *directive != "COPY") {
     co_return S3Error{S3Err::kInvalidArgument, "Unknown metadata directive."};
   }
-  if (sb.id == c.bucket->id && skey == c.route.key && !replace) {
+  // Copying a key onto itself changes nothing, unless it restores another
+  // version of it.
+  if (sb.id == c.bucket->id && skey == c.route.key && !replace && c.copy_source_version.empty()) {
     co_return S3Error{S3Err::kInvalidRequest,
                       "This copy request is illegal because it is trying to copy an object to itself "
                       "without changing the object's metadata, storage class, website redirect "
@@ -409,15 +499,18 @@ awaitable<MaybeError> Gateway::copy_object(ReqCtx& c) {
   std::vector<Segment> segs = e.segments;
   const std::string etag = e.etag;
   const int64_t mtime = e.mtime_ms;
-  Status st = co_await store_->put_entry(*c.bucket, c.route.key, std::move(e));
-  if (!st.ok()) {
+  auto vid = co_await store_->put_entry(*c.bucket, c.route.key, std::move(e));
+  if (!vid.ok()) {
     co_await store_->remove_segments(c.bucket->id, segs);
-    co_return from_status(st);
+    co_return from_status(vid.status());
   }
   XmlWriter w("CopyObjectResult");
   w.elem("LastModified", iso8601_ms(mtime));
   w.elem("ETag", quote_etag(etag));
-  co_return co_await send_xml(c, 200, w.finish());
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (!vid->empty()) extra.emplace_back("x-amz-version-id", *vid);
+  if (!c.copy_source_version.empty()) extra.emplace_back("x-amz-copy-source-version-id", c.copy_source_version);
+  co_return co_await send_xml_with(c, 200, w.finish(), std::move(extra));
 }
 
 }  // namespace cairn::rgw

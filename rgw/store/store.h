@@ -46,16 +46,39 @@ class Store {
   Task<Result<BucketInfo>> create_bucket(BucketInfo b);
   // Conflict if the bucket holds objects or uploads.
   Task<Status> delete_bucket(BucketInfo b);
-  Task<Status> set_bucket_acl(BucketInfo b);
+  // Rewrites the bucket record (ACL, versioning, policy).
+  Task<Status> update_bucket(BucketInfo b);
 
   // ---- objects ----
   // The entry of key; NotFound if absent. With data: inline data too.
   Task<Result<ObjectEntry>> get_entry(BucketInfo b, std::string key, bool with_data);
-  // Publishes e as key (inline data goes with it in the same write), then
-  // removes the stripes of the entry it replaced.
-  Task<Status> put_entry(BucketInfo b, std::string key, ObjectEntry e);
-  // Removes key and its data. NotFound if absent.
+  // Publishes e as key (inline data goes with it in the same write). In an
+  // unversioned bucket it then removes the stripes of the entry it replaced;
+  // in a versioned one e becomes the newest version (delete markers too:
+  // e.delete_marker) and only a replaced null version loses its data.
+  // Returns the version id ("" when the bucket never had versioning).
+  Task<Result<std::string>> put_entry(BucketInfo b, std::string key, ObjectEntry e);
+  // Sets the canned ACL of key's current entry in place: no new version.
+  // NotFound if key has no current entry.
+  Task<Status> set_object_acl(BucketInfo b, std::string key, std::string acl);
+  // Removes key and its data. NotFound if absent. Unversioned buckets only
+  // (versioned ones go through put_entry with a delete marker).
   Task<Status> delete_entry(BucketInfo b, std::string key);
+  // One version ("null" or a version key), with inline data if with_data.
+  // NotFound if there is no such version.
+  Task<Result<ObjectEntry>> get_version(BucketInfo b, std::string key, std::string version_id,
+                                        bool with_data);
+  // The version key of key's null version: "null" for an object from
+  // before versioning (no version entry); NotFound if there is none.
+  Task<Result<std::string>> null_version_key(BucketInfo b, std::string key);
+  // The newest version of key (possibly a delete marker); NotFound if none.
+  Task<Result<ObjectEntry>> newest_version(BucketInfo b, std::string key);
+  // Deletes one version and its data; when it was the newest, the next one
+  // becomes current. Returns the deleted entry. NotFound if absent.
+  Task<Result<ObjectEntry>> delete_version(BucketInfo b, std::string key, std::string version_id);
+  // ListObjectVersions: p.versions must be set and p.marker be a sort key
+  // (KEY \x01 VKEY) or a skip cursor. Contents are (KEY \x01 VKEY, entry).
+  Task<Result<ListState>> list_versions(BucketInfo b, ListParams p);
   Task<Status> write_stripe(std::string bucket_id, std::string inst, uint64_t stripe,
                             std::string data);
   Task<Result<std::string>> read_piece(ReadPiece p);
@@ -87,6 +110,24 @@ class Store {
                                     std::string prefix, uint32_t max);
   Task<Result<std::map<std::string, std::string>>> omap_get(PoolId pool, std::string name,
                                                             std::vector<std::string> keys);
+  struct PageRequest {
+    std::string name, after, prefix;
+    uint32_t max = 1000;
+  };
+  // omap_page of several meta-pool objects, concurrently; pages in order.
+  Task<Result<std::vector<ShardPage>>> omap_pages(std::vector<PageRequest> reqs);
+  // gen: when set, the write applies only if the shard's version generation
+  // is still *gen (else Conflict), and bumps it.
+  Task<Status> omap_write(std::string name, std::map<std::string, std::string> set,
+                          std::vector<std::string> rm, const std::string* gen = nullptr);
+  // omap values of keys and the shard's version generation, in one read.
+  Task<Result<std::map<std::string, std::string>>> shard_get(std::string shard,
+                                                             std::vector<std::string> keys,
+                                                             std::string* gen);
+  // One optimistic attempt each; put_entry / delete_version retry on Conflict.
+  Task<Result<std::string>> put_entry_versioned(BucketInfo b, std::string key, ObjectEntry e);
+  Task<Result<std::string>> put_version(BucketInfo b, std::string key, ObjectEntry e);
+  Task<Result<ObjectEntry>> delete_version_once(BucketInfo b, std::string key, std::string vid);
 
   client::Client* client_;
   PoolNames pools_;
