@@ -193,6 +193,12 @@ Status rbd_info(Context& ctx, client::Client* c, const RbdArgs& a) {
   if (!vh.ok()) return vh.status();
   const auto& h = vh->header;
   auto holder = rbd::decode_lock(vh->lock);
+  std::string parent;
+  if (h.parent) {
+    auto d = admin.describe_parent(*h.parent);
+    parent = d.ok() ? *d : fmt::format("{}/<image {}> ({})", h.parent->pool, h.parent->image_id,
+                                       d.status().message());
+  }
   if (ctx.json()) {
     Json snaps = Json::array();
     for (const auto& s : h.snaps) {
@@ -207,7 +213,10 @@ Status rbd_info(Context& ctx, client::Client* c, const RbdArgs& a) {
                         {"features", h.features},
                         {"created", format_time_ns(h.created_ns)},
                         {"snapshots", snaps},
-                        {"lock_owner", holder ? holder->owner : ""}});
+                        {"lock_owner", holder ? holder->owner : ""},
+                        {"parent", h.parent ? Json{{"spec", parent},
+                                                   {"overlap", h.parent->overlap}}
+                                            : Json(nullptr)}});
     return Status::Ok();
   }
   std::string out = fmt::format(
@@ -216,6 +225,9 @@ Status rbd_info(Context& ctx, client::Client* c, const RbdArgs& a) {
       h.name, format_bytes(h.size), rbd::object_count(h.object_size, h.size),
       format_bytes(h.object_size), h.id, rbd::data_prefix(h.id), format_time_ns(h.created_ns),
       h.snaps.size());
+  if (h.parent) {
+    out += fmt::format("\tparent {}\n\toverlap {}\n", parent, format_bytes(h.parent->overlap));
+  }
   if (holder) out += "\tlocked by " + holder->owner + "\n";
   print(out);
   return Status::Ok();
@@ -241,7 +253,8 @@ CLI::App* add(CLI::App* rbd, Context& ctx, Action* action, const char* verb, con
 }  // namespace
 
 void add_rbd_commands(CLI::App& app, Context& ctx, Action* action) {
-  auto* rbd = app.add_subcommand("rbd", "Block images: create, ls, info, resize, rm, snap, map");
+  auto* rbd = app.add_subcommand(
+      "rbd", "Block images: create, ls, info, resize, rm, snap, clone, flatten, map");
   rbd->require_subcommand(1);
 
   auto a = std::make_shared<RbdArgs>();
@@ -378,6 +391,53 @@ void add_rbd_commands(CLI::App& app, Context& ctx, Action* action) {
                   });
   sls->add_option("IMAGE", a->spec, "POOL/IMAGE")->required();
   add_format_option(sls, ctx);
+
+  // Clones.
+  a = std::make_shared<RbdArgs>();
+  auto* clone = add(rbd, ctx, action, "clone", "Clone a protected snapshot into a new image", a,
+                    [](Context&, client::Client* c, const RbdArgs& x) -> Status {
+                      auto parent = image_spec(x.spec, true);
+                      if (!parent.ok()) return parent.status();
+                      if (parent->snap.empty()) {
+                        return Status::InvalidArgument("expected POOL/IMAGE@SNAP to clone from");
+                      }
+                      auto child = image_spec(x.target, false);
+                      if (!child.ok()) return child.status();
+                      return rbd::Admin(*c).clone(*parent, child->pool, child->image);
+                    });
+  clone->add_option("SNAP", a->spec, "POOL/IMAGE@SNAP (protected)")->required();
+  clone->add_option("CHILD", a->target, "POOL/IMAGE of the new clone")->required();
+
+  a = std::make_shared<RbdArgs>();
+  auto* flatten = add(rbd, ctx, action, "flatten", "Copy a clone's parent data in and detach it", a,
+                      [](Context&, client::Client* c, const RbdArgs& x) -> Status {
+                        auto spec = image_spec(x.spec, false);
+                        if (!spec.ok()) return spec.status();
+                        return rbd::Admin(*c).flatten(spec->pool, spec->image);
+                      });
+  flatten->add_option("IMAGE", a->spec, "POOL/IMAGE (a clone)")->required();
+
+  a = std::make_shared<RbdArgs>();
+  auto* children = add(rbd, ctx, action, "children", "List the clones of a snapshot", a,
+                       [](Context& ctx, client::Client* c, const RbdArgs& x) -> Status {
+                         auto spec = image_spec(x.spec, true);
+                         if (!spec.ok()) return spec.status();
+                         if (spec->snap.empty()) return Status::InvalidArgument("expected POOL/IMAGE@SNAP");
+                         auto kids = rbd::Admin(*c).children(*spec);
+                         if (!kids.ok()) return kids.status();
+                         if (ctx.json()) {
+                           Json arr = Json::array();
+                           for (const auto& k : *kids) arr.push_back(k.name);
+                           ctx.print_json(arr);
+                           return Status::Ok();
+                         }
+                         std::string out;
+                         for (const auto& k : *kids) out += k.name + "\n";
+                         print(out);
+                         return Status::Ok();
+                       });
+  children->add_option("SNAP", a->spec, "POOL/IMAGE@SNAP")->required();
+  add_format_option(children, ctx);
 
   a = std::make_shared<RbdArgs>();
   auto* brk = add(rbd, ctx, action, "lock-break", "Break an image's exclusive lock (dead holder)", a,
