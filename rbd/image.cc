@@ -21,6 +21,10 @@ constexpr const char* kAbsentXattr = "absent";  // on a clone: the object did no
 constexpr size_t kFanout = 32;
 // Objects one allocation() call looks at; callers get a shorter answer.
 constexpr uint64_t kMaxAllocObjects = 64;
+// How long writes wait for a lapsed lease to be renewed before failing:
+// longer than the client's op timeout, so a renewal stuck behind an OSD
+// failure gets its answer first.
+constexpr uint64_t kMaxLockStallMs = 180000;
 // Clones of clones of ...: a bound that also stops a corrupt cycle.
 constexpr int kMaxCloneDepth = 16;
 
@@ -191,8 +195,9 @@ awaitable<Status> Image::copy_up(uint64_t objno, uint64_t offset, uint64_t lengt
 awaitable<void> Image::renew_loop() {
   auto self = shared_from_this();  // alive until the loop ends (after close)
   uint64_t period = std::max<uint64_t>(lock_opts_.lease_ms / 3, 10);
+  uint64_t wait = period;
   while (!closing_ && !fenced_) {
-    renew_timer_->expires_after(std::chrono::milliseconds(period));
+    renew_timer_->expires_after(std::chrono::milliseconds(wait));
     co_await renew_timer_->async_wait(kNoThrow);
     if (closing_) break;
     uint64_t sent = net::now_ms();
@@ -208,6 +213,9 @@ awaitable<void> Image::renew_loop() {
     } else {
       spdlog::warn("image {}: lock renewal failed: {}", spec_.to_string(), st.to_string());
     }
+    // A renewal that took longer than the lease (a PG blocked on a dead OSD)
+    // leaves writes waiting: try again at once instead of after a period.
+    wait = net::now_ms() < lease_valid_until_ms_ ? period : 50;
     progress_->cancel();
   }
   renew_running_ = false;
@@ -219,9 +227,11 @@ awaitable<Status> Image::check_writable() {
     co_return Status::PermissionDenied(spec_.snap.empty() ? "image is open read-only"
                                                           : "snapshots are read-only");
   }
-  // The lease lapsed without a successful renewal (cluster slow or
-  // partitioned): wait for the renewal loop, up to one lease.
-  uint64_t deadline = net::now_ms() + lock_opts_.lease_ms;
+  // The lease lapsed without a successful renewal (cluster slow, or the
+  // header's PG waiting for a dead OSD to be marked down): writes stall
+  // until the renewal succeeds or finds the lock taken. Failing them
+  // instead would turn an OSD failure into EIO for the filesystem above.
+  uint64_t deadline = net::now_ms() + std::max<uint64_t>(lock_opts_.lease_ms, kMaxLockStallMs);
   while (!fenced_ && !closing_ && net::now_ms() >= lease_valid_until_ms_) {
     if (net::now_ms() >= deadline) {
       co_return Status::Unavailable("cannot renew the image lock");
