@@ -155,14 +155,26 @@ awaitable<Status> acquire_lock(client::Client& c, PoolId pool, std::string image
 
 awaitable<Status> renew_lock(client::Client& c, PoolId pool, std::string image_id,
                              LockOptions opts, std::string* held) {
-  std::string value = encode_lock(LockHolder{opts.owner, wall_ms() + opts.lease_ms});
-  auto ops5 = ops(ObjectOp{.code = OpCode::kCmpXattr, .key = kLockXattr, .value = *held},
-       ObjectOp{.code = OpCode::kSetXattr, .key = kLockXattr, .value = value});
-  Status st = op_status(co_await exec(
-      c, pool, header_object(image_id),
-      std::move(ops5)));
-  if (st.ok()) *held = value;
-  co_return st;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::string value = encode_lock(LockHolder{opts.owner, wall_ms() + opts.lease_ms});
+    auto ops5 = ops(ObjectOp{.code = OpCode::kCmpXattr, .key = kLockXattr, .value = *held},
+                    ObjectOp{.code = OpCode::kSetXattr, .key = kLockXattr, .value = value});
+    Status st = op_status(co_await exec(c, pool, header_object(image_id), std::move(ops5)));
+    if (st.ok()) *held = value;
+    if (!st.is(Code::kConflict)) co_return st;
+    // An earlier renewal that timed out on our side may still have been
+    // applied: the lock then holds our own newer value. Owners are unique
+    // per process, so a value naming us was written by us: adopt it.
+    auto ops6 = ops(ObjectOp{.code = OpCode::kGetXattrs});
+    auto r = co_await exec(c, pool, header_object(image_id), std::move(ops6));
+    if (Status rs = op_status(r); !rs.ok()) co_return rs;
+    std::string cur;
+    if (auto it = r->results[0].kvs.find(kLockXattr); it != r->results[0].kvs.end()) cur = it->second;
+    auto holder = decode_lock(cur);
+    if (!holder || holder->owner != opts.owner) co_return st;
+    *held = cur;
+  }
+  co_return Status::Conflict("image lock is contended");
 }
 
 awaitable<Status> release_lock(client::Client& c, PoolId pool, std::string image_id,
@@ -511,8 +523,36 @@ Result<uint64_t> Admin::used_bytes(const std::string& pool, const ImageHeader& h
   return total;
 }
 
+namespace {
+// Growing changes no data, so it needs no lock: a gateway writing the image
+// keeps going and sees the new size on its next connection (the attach
+// helper reconnects for that). Conflict-safe through the header's gen.
+awaitable<Status> grow_impl(client::Client& c, PoolId pool, std::string name, uint64_t new_size,
+                            bool* grown) {
+  *grown = false;
+  if (Status s = validate_image_size(new_size); !s.ok()) co_return s;
+  auto id = co_await lookup_image_id(c, pool, name);
+  if (!id.ok()) co_return id.status();
+  for (int attempt = 0; attempt < kCasRetries; ++attempt) {
+    auto vh = co_await read_header(c, pool, *id);
+    if (!vh.ok()) co_return vh.status();
+    if (new_size < vh->header.size) co_return Status::Ok();  // a shrink: not ours
+    vh->header.size = new_size;
+    Status st = co_await write_header(c, pool, vh->header, vh->gen);
+    if (st.ok()) *grown = true;
+    if (!st.is(Code::kConflict)) co_return st;
+  }
+  co_return Status::Conflict("image header is contended");
+}
+}  // namespace
+
 Status Admin::resize(const std::string& pool, const std::string& name, uint64_t new_size,
                      bool allow_shrink) {
+  auto pid = c_.pool_id(pool);
+  if (!pid.ok()) return pid.status();
+  bool grown = false;
+  Status g = block_on(c_, grow_impl(c_, *pid, name, new_size, &grown));
+  if (!g.ok() || grown) return g;
   return with_image(c_, lock_, pool, name, [&](Image& img) -> Status {
     if (new_size < img.size() && !allow_shrink) {
       return Status::InvalidArgument(fmt::format(

@@ -150,6 +150,13 @@ awaitable<Status> Image::refresh_header() {
   co_return Status::Ok();
 }
 
+awaitable<Status> Image::refresh() {
+  if (Status st = co_await refresh_header(); !st.ok()) co_return st;
+  // Only a grow happens behind a writer's back (shrinking takes the lock).
+  if (snap_id_ == 0 && header_.size > size_) size_ = header_.size;
+  co_return Status::Ok();
+}
+
 uint64_t Image::parent_bytes(uint64_t objno) const {
   if (!parent_ || !header_.parent) return 0;
   // A snapshot of a clone sees no more of the parent than its own size.

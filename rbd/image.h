@@ -73,6 +73,10 @@ class Image : public std::enable_shared_from_this<Image> {
   // Returns once every write that started before it has completed.
   awaitable<Status> flush();
 
+  // Re-reads the header: picks up a grow done without the lock (resize by
+  // cairnctl while a gateway has the image open).
+  awaitable<Status> refresh();
+
   // Header changes; they need the lock (kReadWrite) and update this handle.
   awaitable<Status> resize(uint64_t new_size);
   awaitable<Status> snap_create(std::string name);

@@ -195,7 +195,13 @@ awaitable<Result<std::shared_ptr<rbd::Image>>> Server::acquire_image(rbd::ImageS
   }
   if (e->img) {
     ++e->refs;
-    co_return e->img;
+    // The image may have grown since it was opened (resize without the lock).
+    std::shared_ptr<rbd::Image> img = e->img;
+    if (!img->read_only()) {
+      Status st = co_await img->refresh();
+      if (!st.ok()) spdlog::warn("refresh {}: {}", key, st.to_string());
+    }
+    co_return img;
   }
   e->busy = true;
   rbd::OpenOptions oo;

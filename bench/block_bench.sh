@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Block images through the NBD gateway against this machine's own disk, in
+# one run:
+#   1. fio on a local file (ioengine=libaio, direct=1) in the bench dir
+#   2. fio over NBD (ioengine=nbd) on a 4 GiB image in a 3-OSD size-3 pool,
+#      served by the gateway `cairn up` starts
+# with the same jobs: 1 MiB sequential write and read (iodepth 16), 4 KiB
+# random write and read (iodepth 32), and a checkpoint-style burst (1 GiB
+# sequential write then fsync, in seconds). Prints each figure and its
+# ratio to the raw one. Not a test: nothing is asserted.
+#
+# Usage: bench/block_bench.sh [BUILD_DIR] [SECONDS]   (defaults: build 10)
+# Environment: BENCH_DIR (default: a temp dir under /var/tmp, removed after).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+SECS=${2:-10}
+BIN=$PWD/$BUILD/bin
+DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/cairn-block-bench-XXXXXX)}
+cleanup() { "$BIN/cairn" down --dir "$DIR/cluster" >/dev/null 2>&1 || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+say() { echo "== $*" >&2; }
+command -v fio >/dev/null || { echo "fio is missing: run scripts/install-deps.sh" >&2; exit 1; }
+
+# fio_job NAME TARGET_OPTS... -> "MB/s IOPS p99_ms" of the job's main direction
+fio_job() {
+  local name=$1; shift
+  fio --output-format=json --name="$name" "$@" >"$DIR/$name.json" 2>"$DIR/$name.err" ||
+    { echo "fio $name failed: $(cat "$DIR/$name.err")" >&2; exit 1; }
+  python3 - "$DIR/$name.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+d = j["write"] if j["write"]["io_bytes"] > 0 else j["read"]
+p99 = d.get("clat_ns", {}).get("percentile", {}).get("99.000000", 0) / 1e6
+print(f'{d["bw_bytes"] / 1e6:.1f} {d["iops"]:.0f} {p99:.2f}')
+PY
+}
+
+# The four jobs plus the burst against one target; prints "job MB/s IOPS p99".
+run_suite() {
+  local label=$1; shift
+  local common=("$@" --time_based=1 --runtime="$SECS" --ramp_time=1)
+  say "$label: 1 MiB sequential write, iodepth 16"
+  echo "seqwrite $(fio_job "$label-seqwrite" "${common[@]}" --rw=write --bs=1m --iodepth=16)"
+  say "$label: 1 MiB sequential read, iodepth 16"
+  echo "seqread $(fio_job "$label-seqread" "${common[@]}" --rw=read --bs=1m --iodepth=16)"
+  say "$label: 4 KiB random write, iodepth 32"
+  echo "randwrite $(fio_job "$label-randwrite" "${common[@]}" --rw=randwrite --bs=4k --iodepth=32)"
+  say "$label: 4 KiB random read, iodepth 32"
+  echo "randread $(fio_job "$label-randread" "${common[@]}" --rw=randread --bs=4k --iodepth=32)"
+  say "$label: checkpoint burst, 1 GiB sequential write + fsync"
+  local t0 t1
+  t0=$(date +%s.%N)
+  fio --name="$label-burst" "$@" --rw=write --bs=4m --iodepth=16 --size=1g --end_fsync=1 \
+    >"$DIR/$label-burst.out" 2>&1 || { echo "burst failed: $(cat "$DIR/$label-burst.out")" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  echo "burst $(python3 -c "print(f'{$t1 - $t0:.2f}')")"
+}
+
+say "raw: fio on a 4 GiB file in $DIR"
+RAW=$(run_suite raw --ioengine=libaio --direct=1 --filename="$DIR/raw.img" --size=4g)
+rm -f "$DIR/raw.img"
+
+say "starting a 3-monitor, 3-OSD cluster with an NBD gateway"
+"$BIN/cairn" up --dir "$DIR/cluster" >/dev/null
+CTL() { "$BIN/cairnctl" -c "$DIR/cluster/cairn.conf" "$@"; }
+CTL pool create rbd --size 3 --pg 64 >/dev/null
+CTL rbd create rbd/bench --size 4G >/dev/null
+URI=$(python3 -c "import json; print(json.load(open('$DIR/cluster/cluster.json'))['nbd']['uri'])")
+sleep 2
+NBD=$(run_suite nbd --ioengine=nbd --uri="$URI/rbd/bench" --size=4g)
+
+python3 - "$RAW" "$NBD" <<'PY'
+import sys
+raw = {l.split()[0]: l.split()[1:] for l in sys.argv[1].splitlines()}
+nbd = {l.split()[0]: l.split()[1:] for l in sys.argv[2].splitlines()}
+print("| workload | raw MB/s | raw IOPS | NBD MB/s | NBD IOPS | NBD p99 ms | NBD / raw |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+names = {"seqwrite": "1 MiB seq write, qd 16", "seqread": "1 MiB seq read, qd 16",
+         "randwrite": "4 KiB rand write, qd 32", "randread": "4 KiB rand read, qd 32"}
+for k, label in names.items():
+    r, n = raw[k], nbd[k]
+    ratio = float(n[1]) / float(r[1]) if float(r[1]) else 0
+    print(f"| {label} | {r[0]} | {r[1]} | {n[0]} | {n[1]} | {n[2]} | {ratio:.0%} |")
+rb, nb = float(raw["burst"][0]), float(nbd["burst"][0])
+print(f"| checkpoint: 1 GiB write + fsync | {rb:.2f} s | | {nb:.2f} s | | | {rb / nb:.0%} |")
+PY
