@@ -142,6 +142,32 @@ awaitable<Status> Image::open_parent(int depth) {
   co_return Status::Ok();
 }
 
+awaitable<Result<OsdOpReply>> Image::execute(std::string name, std::vector<ObjectOp> op_list) {
+  // Every op the image issues may be replayed: writes and truncates are
+  // idempotent, exclusive creates and removes treat AlreadyExists/NotFound
+  // as done, compare-and-sets re-read on Conflict. So an op that timed out
+  // (a PG waiting for a dead OSD longer than the client's op timeout) is
+  // retried: I/O stalls instead of failing, up to kMaxLockStallMs.
+  uint64_t deadline = net::now_ms() + kMaxLockStallMs;
+  for (;;) {
+    std::vector<ObjectOp> attempt = op_list;
+    auto r = co_await c_.async_execute(pool_, name, std::move(attempt));
+    if (!r.ok() && r.status().is(Code::kUnavailable) && !closing_ && net::now_ms() < deadline) {
+      spdlog::warn("image {}: {} on {}; retrying", spec_.to_string(), r.status().to_string(), name);
+      co_await sleep_ms(100);
+      // Replay only under a live lease: once another gateway may own the
+      // image, our old writes must not land after its new ones. (Ops are
+      // ordered per PG, so the attempt that timed out cannot overtake the
+      // replay either.)
+      if (!read_only_) {
+        if (Status w = co_await check_writable(); !w.ok()) co_return w;
+      }
+      continue;
+    }
+    co_return r;
+  }
+}
+
 awaitable<Status> Image::refresh_header() {
   auto vh = co_await read_header(c_, pool_, header_.id);
   if (!vh.ok()) co_return vh.status();
@@ -177,7 +203,7 @@ awaitable<Status> Image::copy_up(uint64_t objno, uint64_t offset, uint64_t lengt
   if (pb == 0 || child_exists_.count(objno)) co_return Status::Ok();
   std::string name = data_object(header_.id, objno);
   auto stat_ops = ops(ObjectOp{.code = OpCode::kStat});
-  auto r = co_await c_.async_execute(pool_, name, std::move(stat_ops));
+  auto r = co_await execute(name, std::move(stat_ops));
   bool exists = !is_not_found(r);
   if (exists && !op_status(r).ok()) co_return op_status(r);
   if (exists) {
@@ -193,7 +219,7 @@ awaitable<Status> Image::copy_up(uint64_t objno, uint64_t offset, uint64_t lengt
   // holds newer data than the parent's, so losing the race is fine.
   auto up = ops(ObjectOp{.code = OpCode::kCreate},
                 ObjectOp{.code = OpCode::kWriteFull, .data = std::move(buf)});
-  Status st = op_status(co_await c_.async_execute(pool_, name, std::move(up)));
+  Status st = op_status(co_await execute(name, std::move(up)));
   if (!st.ok() && !st.is(Code::kAlreadyExists)) co_return st;
   child_exists_.insert(objno);
   co_return Status::Ok();
@@ -258,7 +284,7 @@ awaitable<Status> Image::read_object(uint64_t objno, uint64_t offset, uint64_t l
   std::vector<ObjectOp> head_ops;
   if (snap_id != 0) head_ops.push_back(ObjectOp{.code = OpCode::kGetXattrs});
   head_ops.push_back(ObjectOp{.code = OpCode::kRead, .offset = offset, .length = length});
-  auto r = co_await c_.async_execute(pool_, data_object(header_.id, objno), std::move(head_ops));
+  auto r = co_await execute(data_object(header_.id, objno), std::move(head_ops));
   bool absent = is_not_found(r);
   if (!absent) {
     if (Status st = op_status(r); !st.ok()) co_return st;
@@ -272,7 +298,7 @@ awaitable<Status> Image::read_object(uint64_t objno, uint64_t offset, uint64_t l
       for (uint64_t id : plan.candidates) {
         auto clone_ops = ops(ObjectOp{.code = OpCode::kGetXattrs},
                              ObjectOp{.code = OpCode::kRead, .offset = offset, .length = length});
-        auto cr = co_await c_.async_execute(pool_, clone_object(header_.id, objno, id),
+        auto cr = co_await execute(clone_object(header_.id, objno, id),
                                             std::move(clone_ops));
         if (is_not_found(cr)) continue;
         if (Status st = op_status(cr); !st.ok()) co_return st;
@@ -389,7 +415,7 @@ awaitable<Status> Image::copy_on_write(uint64_t objno) {
   std::string head = data_object(header_.id, objno);
   auto ops3 = ops(ObjectOp{.code = OpCode::kGetXattrs},
                                       ObjectOp{.code = OpCode::kRead, .offset = 0, .length = 0});
-  auto r = co_await c_.async_execute(pool_, head,
+  auto r = co_await execute(head,
                                      std::move(ops3));
   std::vector<ObjectOp> clone;
   clone.push_back(ObjectOp{.code = OpCode::kCreate});
@@ -420,15 +446,13 @@ awaitable<Status> Image::copy_on_write(uint64_t objno) {
       clone.push_back(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(r->results[1].data)});
     }
   }
-  Status st = op_status(co_await c_.async_execute(pool_, clone_object(header_.id, objno, latest),
+  Status st = op_status(co_await execute(clone_object(header_.id, objno, latest),
                                                   std::move(clone)));
   // An existing clone was written by an earlier attempt that did not finish:
   // it holds the older content, keep it.
   if (!st.ok() && !st.is(Code::kAlreadyExists)) co_return st;
   auto ops4 = ops(ObjectOp{.code = OpCode::kSetXattr, .key = kSnapXattr, .value = std::to_string(latest)});
-  co_return op_status(co_await c_.async_execute(
-      pool_, head,
-      std::move(ops4)));
+  co_return op_status(co_await execute(head, std::move(ops4)));
 }
 
 awaitable<Status> Image::prepare_object(uint64_t objno) {
@@ -449,7 +473,7 @@ awaitable<Status> Image::write_object(uint64_t objno, uint64_t offset, std::stri
   if (Status st = co_await copy_up(objno, offset, data.size()); !st.ok()) co_return st;
   if (Status st = co_await prepare_object(objno); !st.ok()) co_return st;
   auto ops5 = ops(ObjectOp{.code = OpCode::kWrite, .offset = offset, .data = std::move(data)});
-  Status st = op_status(co_await c_.async_execute(pool_, data_object(header_.id, objno),
+  Status st = op_status(co_await execute(data_object(header_.id, objno),
                                                   std::move(ops5)));
   if (st.ok() && parent_) child_exists_.insert(objno);
   co_return st;
@@ -486,7 +510,7 @@ awaitable<Status> Image::zero_object(uint64_t objno, uint64_t offset, uint64_t l
     HeadState head;
     if (punch || pb > 0) {  // plain NO_HOLE zeroing needs no probe
       auto stat_ops = ops(ObjectOp{.code = OpCode::kStat});
-      auto r = co_await c_.async_execute(pool_, name, std::move(stat_ops));
+      auto r = co_await execute(name, std::move(stat_ops));
       if (!is_not_found(r)) {
         if (Status st = op_status(r); !st.ok()) co_return st;
         head = HeadState{true, r->results[0].size};
@@ -514,7 +538,7 @@ awaitable<Status> Image::zero_object(uint64_t objno, uint64_t offset, uint64_t l
       zero.push_back(ObjectOp{.code = OpCode::kWrite, .offset = plan.offset,
                               .data = std::string(plan.length, '\0')});
   }
-  Status st = op_status(co_await c_.async_execute(pool_, name, std::move(zero)));
+  Status st = op_status(co_await execute(name, std::move(zero)));
   if (plan.kind == ZeroKind::kRemove && st.is(Code::kNotFound)) st = Status::Ok();
   if (st.ok() && parent_ && plan.kind != ZeroKind::kRemove) child_exists_.insert(objno);
   co_return st;
@@ -684,7 +708,7 @@ awaitable<Status> Image::rollback_object(uint64_t o, uint64_t snap_id, uint64_t 
   }
   std::string head = data_object(header_.id, o);
   auto stat_ops = ops(ObjectOp{.code = OpCode::kStat});
-  auto r = co_await c_.async_execute(pool_, head, std::move(stat_ops));
+  auto r = co_await execute(head, std::move(stat_ops));
   bool head_exists = !is_not_found(r);
   if (head_exists && !op_status(r).ok()) co_return op_status(r);
   if (!allocated && !head_exists) co_return Status::Ok();
@@ -692,12 +716,12 @@ awaitable<Status> Image::rollback_object(uint64_t o, uint64_t snap_id, uint64_t 
   Status st;
   if (allocated) {
     auto w = ops(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(buf)});
-    st = op_status(co_await c_.async_execute(pool_, head, std::move(w)));
+    st = op_status(co_await execute(head, std::move(w)));
   } else {
     // A whiteout, not a removal: heads stay while snapshots exist, and a
     // clone's parent must not show through.
     auto wo = ops(ObjectOp{.code = OpCode::kTruncate, .offset = 0});
-    st = op_status(co_await c_.async_execute(pool_, head, std::move(wo)));
+    st = op_status(co_await execute(head, std::move(wo)));
   }
   if (st.ok() && parent_) child_exists_.insert(o);
   co_return st;

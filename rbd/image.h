@@ -104,6 +104,8 @@ class Image : public std::enable_shared_from_this<Image> {
   // Opens the parent chain of a clone read-only (depth counts the hops).
   awaitable<Status> open_parent(int depth);
   awaitable<Status> refresh_header();
+  // c_.async_execute on this image's pool, retrying timeouts (Unavailable).
+  awaitable<Result<OsdOpReply>> execute(std::string name, std::vector<ObjectOp> op_list);
   // Bytes [0, n) of objno that fall through to the parent while absent here.
   uint64_t parent_bytes(uint64_t objno) const;
   // Reads [offset, offset + length) of objno from the parent (zeros past its bytes).

@@ -102,6 +102,7 @@ uri=$A/rbd/vol
 verify=crc32c
 do_verify=1
 verify_fatal=1
+verify_state_save=0
 [seq]
 rw=write
 bs=1m
