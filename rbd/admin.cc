@@ -573,6 +573,19 @@ Status Admin::remove(const std::string& pool, const std::string& name) {
     image_id = img.header().id;
     return block_on(c_, img.remove_all());
   });
+  // remove_all walks the objects below the current size; heads past it
+  // (whiteouts kept for snapshots of a larger size, since removed) and
+  // leftovers of an interrupted rm are found by listing.
+  if (st.ok()) {
+    auto names = c_.list(pool);
+    if (!names.ok()) return names.status();
+    std::string prefix = data_prefix(image_id);
+    for (const auto& n : *names) {
+      if (n.rfind(prefix, 0) != 0) continue;
+      Status r = c_.remove(pool, n);
+      if (!r.ok() && !r.is(Code::kNotFound)) return r;
+    }
+  }
   // A clone leaves its parent's list last (a crash before that leaves a
   // stale entry, which unprotect recognises and drops).
   if (st.ok() && parent) {
