@@ -4,6 +4,8 @@
 #   1. fio on a local file (ioengine=libaio, direct=1) in the bench dir
 #   2. fio over NBD (ioengine=nbd) on a 4 GiB image in a 3-OSD size-3 pool,
 #      served by the gateway `cairn up` starts
+#   3. fio over NBD against `nbdkit memory 4G` (the protocol's ceiling on
+#      this machine; skipped without nbdkit)
 # with the same jobs: a checkpoint-style burst (1 GiB sequential write then
 # fsync, in seconds; it also fills the region the other jobs use), then
 # 1 MiB sequential write and read (iodepth 16), 4 KiB random write and read
@@ -74,18 +76,37 @@ URI=$(python3 -c "import json; print(json.load(open('$DIR/cluster/cluster.json')
 sleep 2
 NBD=$(run_suite nbd --ioengine=nbd --uri="$URI/rbd/bench")
 
-python3 - "$RAW" "$NBD" <<'PY'
+# The NBD protocol ceiling: the same jobs against nbdkit's RAM disk.
+KIT=""
+if command -v nbdkit >/dev/null; then
+  KPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  nbdkit --exit-with-parent -f -i 127.0.0.1 -p "$KPORT" memory 4G >"$DIR/nbdkit.log" 2>&1 &
+  KPID=$!
+  sleep 1
+  KIT=$(run_suite nbdkit --ioengine=nbd --uri="nbd://127.0.0.1:$KPORT")
+  kill $KPID 2>/dev/null || true
+else
+  say "nbdkit is missing: no protocol ceiling (scripts/install-deps.sh installs it)"
+fi
+
+python3 - "$RAW" "$NBD" "$KIT" <<'PY'
 import sys
-raw = {l.split()[0]: l.split()[1:] for l in sys.argv[1].splitlines()}
-nbd = {l.split()[0]: l.split()[1:] for l in sys.argv[2].splitlines()}
-print("| workload | raw MB/s | raw IOPS | NBD MB/s | NBD IOPS | NBD p99 ms | NBD / raw |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+def parse(t):
+    return {l.split()[0]: l.split()[1:] for l in t.splitlines() if l.strip()}
+raw, nbd, kit = parse(sys.argv[1]), parse(sys.argv[2]), parse(sys.argv[3])
+print("| workload | raw MB/s | raw IOPS | NBD MB/s | NBD IOPS | NBD p99 ms | NBD / raw | nbdkit memory IOPS | NBD / nbdkit |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 names = {"seqwrite": "1 MiB seq write, qd 16", "seqread": "1 MiB seq read, qd 16",
          "randwrite": "4 KiB rand write, qd 32", "randread": "4 KiB rand read, qd 32"}
 for k, label in names.items():
     r, n = raw[k], nbd[k]
     ratio = float(n[1]) / float(r[1]) if float(r[1]) else 0
-    print(f"| {label} | {r[0]} | {r[1]} | {n[0]} | {n[1]} | {n[2]} | {ratio:.0%} |")
+    kc = kr = "-"
+    if k in kit:
+        kc = kit[k][1]
+        kr = f"{float(n[1]) / float(kit[k][1]):.0%}" if float(kit[k][1]) else "-"
+    print(f"| {label} | {r[0]} | {r[1]} | {n[0]} | {n[1]} | {n[2]} | {ratio:.0%} | {kc} | {kr} |")
 rb, nb = float(raw["burst"][0]), float(nbd["burst"][0])
-print(f"| checkpoint: 1 GiB write + fsync | {rb:.2f} s | | {nb:.2f} s | | | {rb / nb:.0%} |")
+kb = f'{float(kit["burst"][0]):.2f} s' if "burst" in kit else "-"
+print(f"| checkpoint: 1 GiB write + fsync | {rb:.2f} s | | {nb:.2f} s | | | {rb / nb:.0%} | {kb} | |")
 PY

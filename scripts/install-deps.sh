@@ -15,6 +15,8 @@ PACKAGES=(
   awscli python3-boto3 s3cmd
   # block/NBD tests (tests/integration/nbd_test.sh): qemu-io/qemu-img, fio's nbd engine
   qemu-utils fio
+  # bench/block_bench.sh: `nbdkit memory` as the NBD protocol ceiling
+  nbdkit
   # test tools
   python3 curl iproute2 procps psmisc util-linux e2fsprogs
 )
