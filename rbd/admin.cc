@@ -1,8 +1,10 @@
 #include "rbd/admin.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 
 #include "common/net/daemon.h"
@@ -153,14 +155,26 @@ awaitable<Status> acquire_lock(client::Client& c, PoolId pool, std::string image
 
 awaitable<Status> renew_lock(client::Client& c, PoolId pool, std::string image_id,
                              LockOptions opts, std::string* held) {
-  std::string value = encode_lock(LockHolder{opts.owner, wall_ms() + opts.lease_ms});
-  auto ops5 = ops(ObjectOp{.code = OpCode::kCmpXattr, .key = kLockXattr, .value = *held},
-       ObjectOp{.code = OpCode::kSetXattr, .key = kLockXattr, .value = value});
-  Status st = op_status(co_await exec(
-      c, pool, header_object(image_id),
-      std::move(ops5)));
-  if (st.ok()) *held = value;
-  co_return st;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::string value = encode_lock(LockHolder{opts.owner, wall_ms() + opts.lease_ms});
+    auto ops5 = ops(ObjectOp{.code = OpCode::kCmpXattr, .key = kLockXattr, .value = *held},
+                    ObjectOp{.code = OpCode::kSetXattr, .key = kLockXattr, .value = value});
+    Status st = op_status(co_await exec(c, pool, header_object(image_id), std::move(ops5)));
+    if (st.ok()) *held = value;
+    if (!st.is(Code::kConflict)) co_return st;
+    // An earlier renewal that timed out on our side may still have been
+    // applied: the lock then holds our own newer value. Owners are unique
+    // per process, so a value naming us was written by us: adopt it.
+    auto ops6 = ops(ObjectOp{.code = OpCode::kGetXattrs});
+    auto r = co_await exec(c, pool, header_object(image_id), std::move(ops6));
+    if (Status rs = op_status(r); !rs.ok()) co_return rs;
+    std::string cur;
+    if (auto it = r->results[0].kvs.find(kLockXattr); it != r->results[0].kvs.end()) cur = it->second;
+    auto holder = decode_lock(cur);
+    if (!holder || holder->owner != opts.owner) co_return st;
+    *held = cur;
+  }
+  co_return Status::Conflict("image lock is contended");
 }
 
 awaitable<Status> release_lock(client::Client& c, PoolId pool, std::string image_id,
@@ -184,7 +198,8 @@ awaitable<Result<ImageHeader>> create_image(client::Client& c, std::string pool_
   auto pool = c.pool_id(pool_name);
   if (!pool.ok()) co_return pool.status();
   ImageHeader h;
-  h.id = random_hex(6);
+  h.id = opts.id.empty() ? random_hex(6) : opts.id;
+  h.parent = opts.parent;
   h.name = name;
   h.size = opts.size;
   h.object_size = opts.object_size;
@@ -288,6 +303,95 @@ awaitable<Status> rename_impl(client::Client& c, PoolId pool, std::string from, 
   co_return st;
 }
 
+// The child's "pool/name" if ref is a live clone of parent (or one being
+// created: named in the directory, header not written yet); "" if the
+// registration is stale.
+awaitable<Result<std::string>> child_state(client::Client& c, ChildRef ref, ParentSpec parent) {
+  auto pool = c.pool_id(ref.pool);
+  if (!pool.ok()) co_return std::string();  // the pool is gone
+  auto vh = co_await read_header(c, *pool, ref.image_id);
+  if (vh.ok()) {
+    const auto& p = vh->header.parent;
+    bool mine = p && p->pool == parent.pool && p->image_id == parent.image_id &&
+                p->snap_id == parent.snap_id;
+    co_return mine ? ref.pool + "/" + vh->header.name : std::string();
+  }
+  if (!vh.status().is(Code::kNotFound)) co_return vh.status();
+  std::vector<std::string> keys{"id_" + ref.image_id};
+  auto d = co_await read_directory(c, *pool, std::move(keys));
+  if (!d.ok()) co_return d.status();
+  auto it = d->kvs.find("id_" + ref.image_id);
+  co_return it == d->kvs.end() ? std::string() : ref.pool + "/" + it->second;
+}
+
+awaitable<Status> clone_impl(client::Client& c, ImageSpec parent, std::string child_pool,
+                             std::string child_name) {
+  if (Status s = validate_image_name(child_name); !s.ok()) co_return s;
+  auto ppool = c.pool_id(parent.pool);
+  if (!ppool.ok()) co_return ppool.status();
+  auto cpool = c.pool_id(child_pool);
+  if (!cpool.ok()) co_return cpool.status();
+  auto pid = co_await lookup_image_id(c, *ppool, parent.image);
+  if (!pid.ok()) co_return pid.status();
+  ChildRef ref{child_pool, random_hex(6), 0};
+  ImageHeader ph;
+  // 1. Register the child while the snapshot is protected (compare-and-set
+  //    on the parent header's gen, the same one unprotect changes).
+  Status st = Status::Conflict("parent header is contended");
+  for (int attempt = 0; attempt < kCasRetries; ++attempt) {
+    auto vh = co_await read_header(c, *ppool, *pid);
+    if (!vh.ok()) co_return vh.status();
+    const SnapInfo* s = vh->header.find_snap(parent.snap);
+    if (!s) co_return Status::NotFound("snapshot '" + parent.to_string() + "' does not exist");
+    if (!s->is_protected) {
+      co_return Status::InvalidArgument(fmt::format(
+          "snapshot '{}' is not protected; protect it first (cairnctl rbd snap protect {})",
+          parent.to_string(), parent.to_string()));
+    }
+    if (!(vh->header.features & kFeatureLayering)) {
+      co_return Status::NotSupported(parent.image + " does not have the layering feature");
+    }
+    ref.snap_id = s->id;
+    vh->header.children.push_back(ref);
+    st = co_await write_header(c, *ppool, vh->header, vh->gen);
+    if (st.ok()) {
+      ph = std::move(vh->header);
+      break;
+    }
+    if (!st.is(Code::kConflict)) co_return st;
+  }
+  if (!st.ok()) co_return st;
+  ParentSpec pspec{parent.pool, ph.id, ref.snap_id, ph.find_snap(ref.snap_id)->size};
+  // 2. Create the child pointing at the parent snapshot.
+  CreateOptions o;
+  o.size = pspec.overlap;
+  o.object_size = ph.object_size;
+  o.features = ph.features;
+  o.id = ref.image_id;
+  o.parent = pspec;
+  auto created = co_await create_image(c, child_pool, child_name, o);
+  if (!created.ok()) {
+    (void)co_await unregister_child(c, pspec, ref);
+    co_return created.status();
+  }
+  // 3. Confirm: an unprotect that ran between 1 and 2 may have dropped the
+  //    registration as stale; this compare-and-set orders us after it.
+  for (int attempt = 0; attempt < kCasRetries; ++attempt) {
+    auto vh = co_await read_header(c, *ppool, ph.id);
+    if (!vh.ok()) co_return vh.status();
+    const auto& kids = vh->header.children;
+    if (std::find(kids.begin(), kids.end(), ref) == kids.end()) {
+      auto rm = ops(ObjectOp{.code = OpCode::kRemove});
+      (void)co_await exec(c, *cpool, header_object(ref.image_id), std::move(rm));
+      (void)co_await remove_image_directory_entry(c, *cpool, child_name);
+      co_return Status::Conflict("snapshot '" + parent.to_string() + "' was unprotected meanwhile");
+    }
+    st = co_await write_header(c, *ppool, vh->header, vh->gen);
+    if (!st.is(Code::kConflict)) break;
+  }
+  co_return st;
+}
+
 awaitable<Status> protect_impl(client::Client& c, PoolId pool, std::string image,
                                std::string snap, bool protect) {
   auto id = co_await lookup_image_id(c, pool, image);
@@ -296,14 +400,36 @@ awaitable<Status> protect_impl(client::Client& c, PoolId pool, std::string image
   for (int attempt = 0; attempt < kCasRetries; ++attempt) {
     auto vh = co_await read_header(c, pool, *id);
     if (!vh.ok()) co_return vh.status();
-    bool found = false;
-    for (auto& s : vh->header.snaps) {
-      if (s.name == snap) {
-        s.is_protected = protect;
-        found = true;
+    const SnapInfo* si = vh->header.find_snap(snap);
+    if (!si) co_return Status::NotFound("snapshot '" + snap + "' does not exist");
+    uint64_t snap_id = si->id;
+    if (!protect) {
+      // Refuse while live clones depend on it; drop registrations of clones
+      // that never got created or are gone (a crash mid-clone or mid-rm).
+      ParentSpec me{c.map().pools.at(pool).name, vh->header.id, snap_id, 0};
+      std::vector<std::string> live;
+      std::vector<ChildRef> stale;
+      for (const auto& ref : vh->header.children_of(snap_id)) {
+        auto state = co_await child_state(c, ref, me);
+        if (!state.ok()) co_return state.status();
+        if (state->empty()) {
+          stale.push_back(ref);
+        } else {
+          live.push_back(*state);
+        }
       }
+      if (!live.empty()) {
+        co_return Status::InvalidArgument(fmt::format(
+            "snapshot '{}@{}' has {} clone(s) ({}); flatten or remove them first", image, snap,
+            live.size(), fmt::join(live, ", ")));
+      }
+      std::erase_if(vh->header.children, [&stale](const ChildRef& r) {
+        return std::find(stale.begin(), stale.end(), r) != stale.end();
+      });
     }
-    if (!found) co_return Status::NotFound("snapshot '" + snap + "' does not exist");
+    for (auto& s : vh->header.snaps) {
+      if (s.id == snap_id) s.is_protected = protect;
+    }
     st = co_await write_header(c, pool, vh->header, vh->gen);
     if (!st.is(Code::kConflict)) break;
   }
@@ -333,6 +459,26 @@ awaitable<Status> remove_directory_entry(client::Client& c, PoolId pool, std::st
   }
   co_return st;
 }
+
+}  // namespace
+
+awaitable<Status> unregister_child(client::Client& c, ParentSpec parent, ChildRef child) {
+  auto pool = c.pool_id(parent.pool);
+  if (!pool.ok()) co_return pool.status();
+  for (int attempt = 0; attempt < kCasRetries; ++attempt) {
+    auto vh = co_await read_header(c, *pool, parent.image_id);
+    if (!vh.ok()) co_return vh.status();
+    auto& kids = vh->header.children;
+    auto it = std::find(kids.begin(), kids.end(), child);
+    if (it == kids.end()) co_return Status::Ok();
+    kids.erase(it);
+    Status st = co_await write_header(c, *pool, vh->header, vh->gen);
+    if (!st.is(Code::kConflict)) co_return st;
+  }
+  co_return Status::Conflict("parent header is contended");
+}
+
+namespace {
 
 // Opens pool/name read-write under lock, runs op, closes.
 template <typename Op>
@@ -377,8 +523,36 @@ Result<uint64_t> Admin::used_bytes(const std::string& pool, const ImageHeader& h
   return total;
 }
 
+namespace {
+// Growing changes no data, so it needs no lock: a gateway writing the image
+// keeps going and sees the new size on its next connection (the attach
+// helper reconnects for that). Conflict-safe through the header's gen.
+awaitable<Status> grow_impl(client::Client& c, PoolId pool, std::string name, uint64_t new_size,
+                            bool* grown) {
+  *grown = false;
+  if (Status s = validate_image_size(new_size); !s.ok()) co_return s;
+  auto id = co_await lookup_image_id(c, pool, name);
+  if (!id.ok()) co_return id.status();
+  for (int attempt = 0; attempt < kCasRetries; ++attempt) {
+    auto vh = co_await read_header(c, pool, *id);
+    if (!vh.ok()) co_return vh.status();
+    if (new_size < vh->header.size) co_return Status::Ok();  // a shrink: not ours
+    vh->header.size = new_size;
+    Status st = co_await write_header(c, pool, vh->header, vh->gen);
+    if (st.ok()) *grown = true;
+    if (!st.is(Code::kConflict)) co_return st;
+  }
+  co_return Status::Conflict("image header is contended");
+}
+}  // namespace
+
 Status Admin::resize(const std::string& pool, const std::string& name, uint64_t new_size,
                      bool allow_shrink) {
+  auto pid = c_.pool_id(pool);
+  if (!pid.ok()) return pid.status();
+  bool grown = false;
+  Status g = block_on(c_, grow_impl(c_, *pid, name, new_size, &grown));
+  if (!g.ok() || grown) return g;
   return with_image(c_, lock_, pool, name, [&](Image& img) -> Status {
     if (new_size < img.size() && !allow_shrink) {
       return Status::InvalidArgument(fmt::format(
@@ -392,8 +566,31 @@ Status Admin::resize(const std::string& pool, const std::string& name, uint64_t 
 Status Admin::remove(const std::string& pool, const std::string& name) {
   auto id = c_.pool_id(pool);
   if (!id.ok()) return id.status();
-  Status st = with_image(c_, lock_, pool, name,
-                         [&](Image& img) -> Status { return block_on(c_, img.remove_all()); });
+  std::optional<ParentSpec> parent;
+  std::string image_id;
+  Status st = with_image(c_, lock_, pool, name, [&](Image& img) -> Status {
+    parent = img.header().parent;
+    image_id = img.header().id;
+    return block_on(c_, img.remove_all());
+  });
+  // remove_all walks the objects below the current size; heads past it
+  // (whiteouts kept for snapshots of a larger size, since removed) and
+  // leftovers of an interrupted rm are found by listing.
+  if (st.ok()) {
+    auto names = c_.list(pool);
+    if (!names.ok()) return names.status();
+    std::string prefix = data_prefix(image_id);
+    for (const auto& n : *names) {
+      if (n.rfind(prefix, 0) != 0) continue;
+      Status r = c_.remove(pool, n);
+      if (!r.ok() && !r.is(Code::kNotFound)) return r;
+    }
+  }
+  // A clone leaves its parent's list last (a crash before that leaves a
+  // stale entry, which unprotect recognises and drops).
+  if (st.ok() && parent) {
+    return block_on(c_, unregister_child(c_, *parent, ChildRef{pool, image_id, parent->snap_id}));
+  }
   // A name whose header is gone (half-created image) can still be removed.
   if (st.is(Code::kNotFound)) {
     auto iid = block_on(c_, lookup_image_id(c_, *id, name));
@@ -432,6 +629,48 @@ Status Admin::snap_rollback(const std::string& pool, const std::string& name,
                             const std::string& snap) {
   return with_image(c_, lock_, pool, name,
                     [&](Image& img) -> Status { return block_on(c_, img.snap_rollback(snap)); });
+}
+
+Status Admin::clone(const ImageSpec& parent, const std::string& child_pool,
+                    const std::string& child) {
+  return block_on(c_, clone_impl(c_, parent, child_pool, child));
+}
+
+Status Admin::flatten(const std::string& pool, const std::string& name) {
+  std::optional<ParentSpec> parent;
+  std::string image_id;
+  Status st = with_image(c_, lock_, pool, name, [&](Image& img) -> Status {
+    parent = img.header().parent;
+    image_id = img.header().id;
+    return block_on(c_, img.flatten());
+  });
+  if (!st.ok()) return st;
+  return block_on(c_, unregister_child(c_, *parent, ChildRef{pool, image_id, parent->snap_id}));
+}
+
+Result<std::vector<ChildInfo>> Admin::children(const ImageSpec& parent) {
+  auto vh = info(parent.pool, parent.image);
+  if (!vh.ok()) return vh.status();
+  const SnapInfo* s = vh->header.find_snap(parent.snap);
+  if (!s) return Status::NotFound("snapshot '" + parent.to_string() + "' does not exist");
+  ParentSpec me{parent.pool, vh->header.id, s->id, 0};
+  std::vector<ChildInfo> out;
+  for (const auto& ref : vh->header.children_of(s->id)) {
+    auto state = block_on(c_, child_state(c_, ref, me));
+    if (!state.ok()) return state.status();
+    if (!state->empty()) out.push_back(ChildInfo{ref, *state});
+  }
+  return out;
+}
+
+Result<std::string> Admin::describe_parent(const ParentSpec& p) {
+  auto pool = c_.pool_id(p.pool);
+  if (!pool.ok()) return pool.status();
+  auto vh = block_on(c_, read_header(c_, *pool, p.image_id));
+  if (!vh.ok()) return vh.status();
+  const SnapInfo* s = vh->header.find_snap(p.snap_id);
+  return fmt::format("{}/{}@{}", p.pool, vh->header.name,
+                     s ? s->name : "<snapshot " + std::to_string(p.snap_id) + ">");
 }
 
 Status Admin::lock_break(const std::string& pool, const std::string& name) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct CreateOptions {
   uint64_t size = 0;                             // bytes; required
   uint64_t object_size = kDefaultObjectSize;     // power of two, 4 KiB .. 32 MiB
   uint64_t features = kFeatureLayering | kFeatureExclusiveLock;
+  std::string id;                    // empty: a random one (clones choose theirs first)
+  std::optional<ParentSpec> parent;  // a clone's parent snapshot
 };
 
 // A header together with the generation it was read at (for compare-and-set).
@@ -59,6 +62,15 @@ awaitable<Result<ImageHeader>> create_image(client::Client& c, std::string pool,
 awaitable<Result<std::vector<std::string>>> list_images(client::Client& c, std::string pool);
 awaitable<Result<VersionedHeader>> image_info(client::Client& c, std::string pool, std::string name);
 
+// Clones: the parent's header lists its children (ChildRef); see Admin::clone.
+awaitable<Status> unregister_child(client::Client& c, ParentSpec parent, ChildRef child);
+
+// A clone as `rbd children` shows it.
+struct ChildInfo {
+  ChildRef ref;
+  std::string name;  // the child's image name
+};
+
 // Sync API for tools. Operations that change data (resize, remove, snapshot
 // create/remove/rollback) take the image's exclusive lock for their duration,
 // so they are refused while a gateway is writing the image.
@@ -79,6 +91,16 @@ class Admin {
   Status snap_protect(const std::string& pool, const std::string& name, const std::string& snap,
                       bool protect);
   Status snap_rollback(const std::string& pool, const std::string& name, const std::string& snap);
+  // Clones pool/image@snap (a protected snapshot) as child_pool/child.
+  // The child is registered in the parent's header first, so a snapshot
+  // can never be unprotected or removed while a clone depends on it.
+  Status clone(const ImageSpec& parent, const std::string& child_pool, const std::string& child);
+  // Copies the parent's data into the clone and detaches it.
+  Status flatten(const std::string& pool, const std::string& name);
+  // Live clones of pool/image@snap.
+  Result<std::vector<ChildInfo>> children(const ImageSpec& parent);
+  // "pool/image@snap" of a clone's parent.
+  Result<std::string> describe_parent(const ParentSpec& p);
   // Breaks whatever lock the image has (for a holder known to be dead).
   Status lock_break(const std::string& pool, const std::string& name);
 

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/net/daemon.h"
+#include "rbd/core/clone.h"
 
 namespace cairn::rbd {
 
@@ -20,6 +21,12 @@ constexpr const char* kAbsentXattr = "absent";  // on a clone: the object did no
 constexpr size_t kFanout = 32;
 // Objects one allocation() call looks at; callers get a shorter answer.
 constexpr uint64_t kMaxAllocObjects = 64;
+// How long writes wait for a lapsed lease to be renewed before failing:
+// longer than the client's op timeout, so a renewal stuck behind an OSD
+// failure gets its answer first.
+constexpr uint64_t kMaxLockStallMs = 180000;
+// Clones of clones of ...: a bound that also stops a corrupt cycle.
+constexpr int kMaxCloneDepth = 16;
 
 awaitable<void> sleep_ms(uint64_t ms) {
   asio::steady_timer t(co_await asio::this_coro::executor);
@@ -90,6 +97,10 @@ awaitable<Result<std::shared_ptr<Image>>> Image::open(client::Client& c, ImageSp
     img->size_ = s->size;
   }
   img->read_only_ = !want_write;
+  if (Status st = co_await img->open_parent(0); !st.ok()) {
+    if (want_write) (void)co_await release_lock(c, *pool, *id, img->lock_value_);
+    co_return st;
+  }
   if (want_write) {
     img->renew_running_ = true;
     asio::co_spawn(c.executor(), img->renew_loop(), asio::detached);
@@ -97,11 +108,129 @@ awaitable<Result<std::shared_ptr<Image>>> Image::open(client::Client& c, ImageSp
   co_return img;
 }
 
+awaitable<Status> Image::open_parent(int depth) {
+  if (!header_.parent) co_return Status::Ok();
+  const ParentSpec& p = *header_.parent;
+  if (depth >= kMaxCloneDepth) {
+    co_return Status::Corruption(fmt::format("{}: clone chain deeper than {}", spec_.to_string(),
+                                             kMaxCloneDepth));
+  }
+  auto pool = c_.pool_id(p.pool);
+  if (!pool.ok()) co_return pool.status();
+  auto vh = co_await read_header(c_, *pool, p.image_id);
+  if (!vh.ok()) {
+    co_return Status::NotFound(fmt::format("{}: parent image {}/{}: {}", spec_.to_string(), p.pool,
+                                           p.image_id, vh.status().message()));
+  }
+  const SnapInfo* s = vh->header.find_snap(p.snap_id);
+  if (!s) {
+    co_return Status::NotFound(fmt::format("{}: parent snapshot {} of {}/{} is gone",
+                                           spec_.to_string(), p.snap_id, p.pool, vh->header.name));
+  }
+  if (vh->header.object_size != header_.object_size) {
+    co_return Status::NotSupported("clone and parent have different object sizes");
+  }
+  ImageSpec ps{p.pool, vh->header.name, s->name};
+  std::shared_ptr<Image> parent(new Image(c_, *pool, ps));
+  parent->header_ = std::move(vh->header);
+  parent->gen_ = std::move(vh->gen);
+  parent->snap_id_ = p.snap_id;
+  parent->size_ = parent->header_.find_snap(p.snap_id)->size;
+  parent->read_only_ = true;
+  if (Status st = co_await parent->open_parent(depth + 1); !st.ok()) co_return st;
+  parent_ = std::move(parent);
+  co_return Status::Ok();
+}
+
+awaitable<Result<OsdOpReply>> Image::execute(std::string name, std::vector<ObjectOp> op_list) {
+  // Every op the image issues may be replayed: writes and truncates are
+  // idempotent, exclusive creates and removes treat AlreadyExists/NotFound
+  // as done, compare-and-sets re-read on Conflict. So an op that timed out
+  // (a PG waiting for a dead OSD longer than the client's op timeout) is
+  // retried: I/O stalls instead of failing, up to kMaxLockStallMs.
+  uint64_t deadline = net::now_ms() + kMaxLockStallMs;
+  for (;;) {
+    std::vector<ObjectOp> attempt = op_list;
+    auto r = co_await c_.async_execute(pool_, name, std::move(attempt));
+    if (!r.ok() && r.status().is(Code::kUnavailable) && !closing_ && net::now_ms() < deadline) {
+      spdlog::warn("image {}: {} on {}; retrying", spec_.to_string(), r.status().to_string(), name);
+      co_await sleep_ms(100);
+      // Replay only under a live lease: once another gateway may own the
+      // image, our old writes must not land after its new ones. (Ops are
+      // ordered per PG, so the attempt that timed out cannot overtake the
+      // replay either.)
+      if (!read_only_) {
+        if (Status w = co_await check_writable(); !w.ok()) co_return w;
+      }
+      continue;
+    }
+    co_return r;
+  }
+}
+
+awaitable<Status> Image::refresh_header() {
+  auto vh = co_await read_header(c_, pool_, header_.id);
+  if (!vh.ok()) co_return vh.status();
+  header_ = std::move(vh->header);
+  gen_ = std::move(vh->gen);
+  co_return Status::Ok();
+}
+
+awaitable<Status> Image::refresh() {
+  if (Status st = co_await refresh_header(); !st.ok()) co_return st;
+  // Only a grow happens behind a writer's back (shrinking takes the lock).
+  if (snap_id_ == 0 && header_.size > size_) size_ = header_.size;
+  co_return Status::Ok();
+}
+
+uint64_t Image::parent_bytes(uint64_t objno) const {
+  if (!parent_ || !header_.parent) return 0;
+  // A snapshot of a clone sees no more of the parent than its own size.
+  return parent_extent(header_.object_size, std::min(header_.parent->overlap, size_), objno);
+}
+
+awaitable<Status> Image::read_parent(uint64_t objno, uint64_t offset, uint64_t length, char* out,
+                                     bool* allocated) {
+  *allocated = false;
+  uint64_t pb = parent_bytes(objno);
+  if (pb <= offset) co_return Status::Ok();  // zeros
+  uint64_t n = std::min(length, pb - offset);
+  co_return co_await parent_->read_object(objno, offset, n, parent_->snap_id_, out, allocated);
+}
+
+awaitable<Status> Image::copy_up(uint64_t objno, uint64_t offset, uint64_t length) {
+  uint64_t pb = parent_bytes(objno);
+  if (pb == 0 || child_exists_.count(objno)) co_return Status::Ok();
+  std::string name = data_object(header_.id, objno);
+  auto stat_ops = ops(ObjectOp{.code = OpCode::kStat});
+  auto r = co_await execute(name, std::move(stat_ops));
+  bool exists = !is_not_found(r);
+  if (exists && !op_status(r).ok()) co_return op_status(r);
+  if (exists) {
+    child_exists_.insert(objno);
+    co_return Status::Ok();
+  }
+  if (length != 0 && !needs_copy_up(false, pb, offset, length)) co_return Status::Ok();
+  std::string buf(pb, '\0');
+  bool allocated = false;
+  if (Status st = co_await read_parent(objno, 0, pb, buf.data(), &allocated); !st.ok()) co_return st;
+  if (!allocated) co_return Status::Ok();  // the parent has zeros there too
+  // Exclusive create: a concurrent write that already created the object
+  // holds newer data than the parent's, so losing the race is fine.
+  auto up = ops(ObjectOp{.code = OpCode::kCreate},
+                ObjectOp{.code = OpCode::kWriteFull, .data = std::move(buf)});
+  Status st = op_status(co_await execute(name, std::move(up)));
+  if (!st.ok() && !st.is(Code::kAlreadyExists)) co_return st;
+  child_exists_.insert(objno);
+  co_return Status::Ok();
+}
+
 awaitable<void> Image::renew_loop() {
   auto self = shared_from_this();  // alive until the loop ends (after close)
   uint64_t period = std::max<uint64_t>(lock_opts_.lease_ms / 3, 10);
+  uint64_t wait = period;
   while (!closing_ && !fenced_) {
-    renew_timer_->expires_after(std::chrono::milliseconds(period));
+    renew_timer_->expires_after(std::chrono::milliseconds(wait));
     co_await renew_timer_->async_wait(kNoThrow);
     if (closing_) break;
     uint64_t sent = net::now_ms();
@@ -117,6 +246,9 @@ awaitable<void> Image::renew_loop() {
     } else {
       spdlog::warn("image {}: lock renewal failed: {}", spec_.to_string(), st.to_string());
     }
+    // A renewal that took longer than the lease (a PG blocked on a dead OSD)
+    // leaves writes waiting: try again at once instead of after a period.
+    wait = net::now_ms() < lease_valid_until_ms_ ? period : 50;
     progress_->cancel();
   }
   renew_running_ = false;
@@ -128,9 +260,11 @@ awaitable<Status> Image::check_writable() {
     co_return Status::PermissionDenied(spec_.snap.empty() ? "image is open read-only"
                                                           : "snapshots are read-only");
   }
-  // The lease lapsed without a successful renewal (cluster slow or
-  // partitioned): wait for the renewal loop, up to one lease.
-  uint64_t deadline = net::now_ms() + lock_opts_.lease_ms;
+  // The lease lapsed without a successful renewal (cluster slow, or the
+  // header's PG waiting for a dead OSD to be marked down): writes stall
+  // until the renewal succeeds or finds the lock taken. Failing them
+  // instead would turn an OSD failure into EIO for the filesystem above.
+  uint64_t deadline = net::now_ms() + std::max<uint64_t>(lock_opts_.lease_ms, kMaxLockStallMs);
   while (!fenced_ && !closing_ && net::now_ms() >= lease_valid_until_ms_) {
     if (net::now_ms() >= deadline) {
       co_return Status::Unavailable("cannot renew the image lock");
@@ -147,39 +281,48 @@ awaitable<Status> Image::check_writable() {
 awaitable<Status> Image::read_object(uint64_t objno, uint64_t offset, uint64_t length,
                                      uint64_t snap_id, char* out, bool* allocated) {
   *allocated = false;
-  if (snap_id != 0) {
-    std::vector<uint64_t> ids;
-    for (const auto& s : header_.snaps) {
-      if (s.id >= snap_id) ids.push_back(s.id);
+  std::vector<ObjectOp> head_ops;
+  if (snap_id != 0) head_ops.push_back(ObjectOp{.code = OpCode::kGetXattrs});
+  head_ops.push_back(ObjectOp{.code = OpCode::kRead, .offset = offset, .length = length});
+  auto r = co_await execute(data_object(header_.id, objno), std::move(head_ops));
+  bool absent = is_not_found(r);
+  if (!absent) {
+    if (Status st = op_status(r); !st.ok()) co_return st;
+  }
+  if (snap_id != 0 && !absent) {
+    std::optional<uint64_t> head_snap;
+    auto it = r->results[0].kvs.find(kSnapXattr);
+    if (it != r->results[0].kvs.end()) head_snap = std::strtoull(it->second.c_str(), nullptr, 10);
+    SnapReadPlan plan = plan_snap_read(header_, snap_id, head_snap);
+    for (int pass = 0; !plan.use_head && pass < 2; ++pass) {
+      for (uint64_t id : plan.candidates) {
+        auto clone_ops = ops(ObjectOp{.code = OpCode::kGetXattrs},
+                             ObjectOp{.code = OpCode::kRead, .offset = offset, .length = length});
+        auto cr = co_await execute(clone_object(header_.id, objno, id),
+                                            std::move(clone_ops));
+        if (is_not_found(cr)) continue;
+        if (Status st = op_status(cr); !st.ok()) co_return st;
+        // Absent when snapshot id was taken: a clone's parent shows through.
+        if (cr->results[0].kvs.count(kAbsentXattr)) {
+          co_return co_await read_parent(objno, offset, length, out, allocated);
+        }
+        const std::string& d = cr->results[1].data;
+        std::memcpy(out, d.data(), std::min<size_t>(d.size(), length));
+        *allocated = true;
+        co_return Status::Ok();
+      }
+      if (!plan.header_may_be_stale || pass == 1) break;
+      // A snapshot newer than our header preserved this object: learn its id.
+      if (Status st = co_await refresh_header(); !st.ok()) co_return st;
+      plan = plan_snap_read(header_, snap_id, head_snap);
     }
-    for (uint64_t r : header_.retired_snaps) {
-      if (r >= snap_id) ids.push_back(r);
-    }
-    std::sort(ids.begin(), ids.end());
-    for (uint64_t id : ids) {
-      auto ops0 = ops(ObjectOp{.code = OpCode::kGetXattrs},
-           ObjectOp{.code = OpCode::kRead, .offset = offset, .length = length});
-      auto r = co_await c_.async_execute(
-          pool_, clone_object(header_.id, objno, id),
-          std::move(ops0));
-      if (is_not_found(r)) continue;
-      Status st = op_status(r);
-      if (!st.ok()) co_return st;
-      if (r->results[0].kvs.count(kAbsentXattr)) co_return Status::Ok();
-      const std::string& d = r->results[1].data;
-      std::memcpy(out, d.data(), std::min<size_t>(d.size(), length));
-      *allocated = true;
-      co_return Status::Ok();
+    if (!plan.use_head) {
+      co_return Status::Corruption(fmt::format("{}: no clone of object {} holds snapshot {}",
+                                               spec_.to_string(), objno, snap_id));
     }
   }
-  auto ops1 = ops(ObjectOp{.code = OpCode::kRead, .offset = offset, .length = length});
-  auto r = co_await c_.async_execute(
-      pool_, data_object(header_.id, objno),
-      std::move(ops1));
-  if (is_not_found(r)) co_return Status::Ok();
-  Status st = op_status(r);
-  if (!st.ok()) co_return st;
-  const std::string& d = r->results[0].data;
+  if (absent) co_return co_await read_parent(objno, offset, length, out, allocated);
+  const std::string& d = r->results.back().data;
   std::memcpy(out, d.data(), std::min<size_t>(d.size(), length));
   *allocated = true;
   co_return Status::Ok();
@@ -257,6 +400,8 @@ awaitable<Result<std::vector<AllocExtent>>> Image::allocation(uint64_t offset, u
     uint64_t abs = offset + x.buf_offset;
     // Bytes past an object's end read as zeros: report them as a hole.
     uint64_t data_end = exists[i] ? std::min(x.offset + x.length, std::max(sizes[i], x.offset)) : x.offset;
+    // Absent in a clone: the parent's bytes show through (reported as data).
+    if (!exists[i]) data_end = std::min(x.offset + x.length, std::max(parent_bytes(x.objno), x.offset));
     add(abs, data_end - x.offset, true);
     add(abs + (data_end - x.offset), x.offset + x.length - data_end, false);
   }
@@ -270,12 +415,26 @@ awaitable<Status> Image::copy_on_write(uint64_t objno) {
   std::string head = data_object(header_.id, objno);
   auto ops3 = ops(ObjectOp{.code = OpCode::kGetXattrs},
                                       ObjectOp{.code = OpCode::kRead, .offset = 0, .length = 0});
-  auto r = co_await c_.async_execute(pool_, head,
+  auto r = co_await execute(head,
                                      std::move(ops3));
   std::vector<ObjectOp> clone;
   clone.push_back(ObjectOp{.code = OpCode::kCreate});
   if (is_not_found(r)) {
-    clone.push_back(ObjectOp{.code = OpCode::kSetXattr, .key = kAbsentXattr, .value = "1"});
+    // A clone's absent object shows its parent: preserve the parent's bytes,
+    // so the snapshot stays right after a flatten detaches the parent.
+    uint64_t pb = parent_bytes(objno);
+    bool allocated = false;
+    std::string buf(pb, '\0');
+    if (pb > 0) {
+      if (Status st = co_await read_parent(objno, 0, pb, buf.data(), &allocated); !st.ok()) {
+        co_return st;
+      }
+    }
+    if (allocated) {
+      clone.push_back(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(buf)});
+    } else {
+      clone.push_back(ObjectOp{.code = OpCode::kSetXattr, .key = kAbsentXattr, .value = "1"});
+    }
   } else {
     Status st = op_status(r);
     if (!st.ok()) co_return st;
@@ -287,15 +446,13 @@ awaitable<Status> Image::copy_on_write(uint64_t objno) {
       clone.push_back(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(r->results[1].data)});
     }
   }
-  Status st = op_status(co_await c_.async_execute(pool_, clone_object(header_.id, objno, latest),
+  Status st = op_status(co_await execute(clone_object(header_.id, objno, latest),
                                                   std::move(clone)));
   // An existing clone was written by an earlier attempt that did not finish:
   // it holds the older content, keep it.
   if (!st.ok() && !st.is(Code::kAlreadyExists)) co_return st;
   auto ops4 = ops(ObjectOp{.code = OpCode::kSetXattr, .key = kSnapXattr, .value = std::to_string(latest)});
-  co_return op_status(co_await c_.async_execute(
-      pool_, head,
-      std::move(ops4)));
+  co_return op_status(co_await execute(head, std::move(ops4)));
 }
 
 awaitable<Status> Image::prepare_object(uint64_t objno) {
@@ -311,11 +468,15 @@ awaitable<Status> Image::prepare_object(uint64_t objno) {
 }
 
 awaitable<Status> Image::write_object(uint64_t objno, uint64_t offset, std::string data) {
+  // Copy-up before the snapshot copy-on-write: that one creates the head,
+  // which would then hide the parent's bytes.
+  if (Status st = co_await copy_up(objno, offset, data.size()); !st.ok()) co_return st;
   if (Status st = co_await prepare_object(objno); !st.ok()) co_return st;
   auto ops5 = ops(ObjectOp{.code = OpCode::kWrite, .offset = offset, .data = std::move(data)});
-  co_return op_status(co_await c_.async_execute(
-      pool_, data_object(header_.id, objno),
-      std::move(ops5)));
+  Status st = op_status(co_await execute(data_object(header_.id, objno),
+                                                  std::move(ops5)));
+  if (st.ok() && parent_) child_exists_.insert(objno);
+  co_return st;
 }
 
 awaitable<Status> Image::write(uint64_t offset, std::string data) {
@@ -342,35 +503,44 @@ awaitable<Status> Image::zero_object(uint64_t objno, uint64_t offset, uint64_t l
   uint64_t obj_start = objno * header_.object_size;
   // The whole object, or everything of it that lies inside the image.
   bool whole = offset == 0 && (length == header_.object_size || obj_start + length >= size_);
-  if (!punch) {
-    if (Status st = co_await prepare_object(objno); !st.ok()) co_return st;
-    auto ops6 = ops(ObjectOp{.code = OpCode::kWrite, .offset = offset, .data = std::string(length, '\0')});
-    co_return op_status(co_await c_.async_execute(
-        pool_, name,
-        std::move(ops6)));
+  uint64_t pb = parent_bytes(objno);
+  bool has_snaps = !header_.snaps.empty();
+  ZeroPlan plan;
+  for (int round = 0; round < 2; ++round) {
+    HeadState head;
+    if (punch || pb > 0) {  // plain NO_HOLE zeroing needs no probe
+      auto stat_ops = ops(ObjectOp{.code = OpCode::kStat});
+      auto r = co_await execute(name, std::move(stat_ops));
+      if (!is_not_found(r)) {
+        if (Status st = op_status(r); !st.ok()) co_return st;
+        head = HeadState{true, r->results[0].size};
+      }
+    }
+    plan = plan_zero(head, pb, has_snaps, offset, length, whole, punch);
+    if (plan.kind != ZeroKind::kCopyUp) break;
+    if (round == 1) co_return Status::IoError("copy-up of " + name + " did not take effect");
+    if (Status st = co_await copy_up(objno, 0, 0); !st.ok()) co_return st;
   }
-  auto ops7 = ops(ObjectOp{.code = OpCode::kStat});
-  auto r = co_await c_.async_execute(pool_, name, std::move(ops7));
-  if (is_not_found(r)) co_return Status::Ok();  // absent objects already read as zeros
-  if (Status st = op_status(r); !st.ok()) co_return st;
-  uint64_t obj_size = r->results[0].size;
-  if (!whole && obj_size <= offset) co_return Status::Ok();
+  if (plan.kind == ZeroKind::kNothing) co_return Status::Ok();
   if (Status st = co_await prepare_object(objno); !st.ok()) co_return st;
-  Status st;
-  if (whole) {
-    auto ops8 = ops(ObjectOp{.code = OpCode::kRemove});
-    st = op_status(co_await c_.async_execute(pool_, name, std::move(ops8)));
-    if (st.is(Code::kNotFound)) st = Status::Ok();
-  } else if (offset + length >= obj_size) {
-    auto ops9 = ops(ObjectOp{.code = OpCode::kTruncate, .offset = offset});
-    st = op_status(co_await c_.async_execute(
-        pool_, name, std::move(ops9)));
-  } else {
-    auto ops10 = ops(ObjectOp{.code = OpCode::kWrite, .offset = offset, .data = std::string(length, '\0')});
-    st = op_status(co_await c_.async_execute(
-        pool_, name,
-        std::move(ops10)));
+  std::vector<ObjectOp> zero;
+  switch (plan.kind) {
+    case ZeroKind::kRemove:
+      zero.push_back(ObjectOp{.code = OpCode::kRemove});
+      break;
+    case ZeroKind::kWhiteout:
+      zero.push_back(ObjectOp{.code = OpCode::kTruncate, .offset = 0});
+      break;
+    case ZeroKind::kTruncate:
+      zero.push_back(ObjectOp{.code = OpCode::kTruncate, .offset = plan.offset});
+      break;
+    default:
+      zero.push_back(ObjectOp{.code = OpCode::kWrite, .offset = plan.offset,
+                              .data = std::string(plan.length, '\0')});
   }
+  Status st = op_status(co_await execute(name, std::move(zero)));
+  if (plan.kind == ZeroKind::kRemove && st.is(Code::kNotFound)) st = Status::Ok();
+  if (st.ok() && parent_ && plan.kind != ZeroKind::kRemove) child_exists_.insert(objno);
   co_return st;
 }
 
@@ -433,6 +603,8 @@ awaitable<Status> Image::resize(uint64_t new_size) {
   }
   std::function<Status(ImageHeader&)> mutate0 = [new_size](ImageHeader& h) {
     h.size = new_size;
+    // Growing back must not bring the parent's bytes back.
+    if (h.parent) h.parent->overlap = std::min(h.parent->overlap, new_size);
     return Status::Ok();
   };
   Status st = co_await update_header(std::move(mutate0));
@@ -461,7 +633,6 @@ awaitable<Status> Image::snap_remove(std::string name) {
   if (Status st = co_await check_writable(); !st.ok()) co_return st;
   const SnapInfo* s = header_.find_snap(name);
   if (!s) co_return Status::NotFound("snapshot '" + name + "' does not exist");
-  if (s->is_protected) co_return Status::InvalidArgument("snapshot '" + name + "' is protected");
   uint64_t id = s->id;
   uint64_t objects = object_count(header_.object_size, std::max(s->size, size_));
   bool older_live = header_.snaps.front().id < id;
@@ -474,7 +645,19 @@ awaitable<Status> Image::snap_remove(std::string name) {
       if (r < id) garbage.push_back(r);
     }
   }
-  std::function<Status(ImageHeader&)> mutate2 = [id, older_live](ImageHeader& h) {
+  std::string label = spec_.pool + "/" + spec_.image + "@" + name;
+  std::function<Status(ImageHeader&)> mutate2 = [id, older_live, label](ImageHeader& h) {
+    // Checked on the header the compare-and-set is based on, not a cached one.
+    const SnapInfo* cur = h.find_snap(id);
+    if (!cur) return Status::NotFound("snapshot '" + label + "' does not exist");
+    if (size_t n = h.children_of(id).size(); n > 0) {
+      return Status::InvalidArgument(fmt::format(
+          "snapshot '{}' has {} clone(s) (cairnctl rbd children {}); flatten or remove them first",
+          label, n, label));
+    }
+    if (cur->is_protected) {
+      return Status::InvalidArgument("snapshot '" + label + "' is protected; unprotect it first");
+    }
     std::erase_if(h.snaps, [id](const SnapInfo& x) { return x.id == id; });
     if (older_live) {
       h.retired_snaps.push_back(id);
@@ -525,7 +708,7 @@ awaitable<Status> Image::rollback_object(uint64_t o, uint64_t snap_id, uint64_t 
   }
   std::string head = data_object(header_.id, o);
   auto stat_ops = ops(ObjectOp{.code = OpCode::kStat});
-  auto r = co_await c_.async_execute(pool_, head, std::move(stat_ops));
+  auto r = co_await execute(head, std::move(stat_ops));
   bool head_exists = !is_not_found(r);
   if (head_exists && !op_status(r).ok()) co_return op_status(r);
   if (!allocated && !head_exists) co_return Status::Ok();
@@ -533,12 +716,14 @@ awaitable<Status> Image::rollback_object(uint64_t o, uint64_t snap_id, uint64_t 
   Status st;
   if (allocated) {
     auto w = ops(ObjectOp{.code = OpCode::kWriteFull, .data = std::move(buf)});
-    st = op_status(co_await c_.async_execute(pool_, head, std::move(w)));
+    st = op_status(co_await execute(head, std::move(w)));
   } else {
-    auto rm = ops(ObjectOp{.code = OpCode::kRemove});
-    st = op_status(co_await c_.async_execute(pool_, head, std::move(rm)));
-    if (st.is(Code::kNotFound)) st = Status::Ok();
+    // A whiteout, not a removal: heads stay while snapshots exist, and a
+    // clone's parent must not show through.
+    auto wo = ops(ObjectOp{.code = OpCode::kTruncate, .offset = 0});
+    st = op_status(co_await execute(head, std::move(wo)));
   }
+  if (st.ok() && parent_) child_exists_.insert(o);
   co_return st;
 }
 
@@ -593,6 +778,29 @@ awaitable<Status> Image::remove_all() {
   if (!st.ok()) co_return st;
   lock_value_.clear();  // went with the header
   co_return co_await remove_image_directory_entry(c_, pool_, spec_.image);
+}
+
+awaitable<Status> Image::flatten() {
+  if (Status st = co_await check_writable(); !st.ok()) co_return st;
+  if (!header_.parent || !parent_) {
+    co_return Status::InvalidArgument(spec_.to_string() + " is not a clone");
+  }
+  WriteGuard guard(this);
+  uint64_t objects = object_count(header_.object_size, std::min(header_.parent->overlap, size_));
+  std::vector<awaitable<Status>> tasks;
+  for (uint64_t o = 0; o < objects; ++o) tasks.push_back(copy_up(o, 0, 0));
+  auto results = co_await when_all_bounded(std::move(tasks), 8);
+  for (auto& r : results) {
+    if (!r.ok()) co_return r;
+  }
+  std::function<Status(ImageHeader&)> detach = [](ImageHeader& h) {
+    h.parent.reset();
+    return Status::Ok();
+  };
+  if (Status st = co_await update_header(std::move(detach)); !st.ok()) co_return st;
+  parent_.reset();
+  child_exists_.clear();
+  co_return Status::Ok();
 }
 
 awaitable<Status> Image::close() {

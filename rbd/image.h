@@ -73,6 +73,10 @@ class Image : public std::enable_shared_from_this<Image> {
   // Returns once every write that started before it has completed.
   awaitable<Status> flush();
 
+  // Re-reads the header: picks up a grow done without the lock (resize by
+  // cairnctl while a gateway has the image open).
+  awaitable<Status> refresh();
+
   // Header changes; they need the lock (kReadWrite) and update this handle.
   awaitable<Status> resize(uint64_t new_size);
   awaitable<Status> snap_create(std::string name);
@@ -81,6 +85,12 @@ class Image : public std::enable_shared_from_this<Image> {
   awaitable<Status> snap_rollback(std::string name);
   // Removes the image's objects, header and directory entry. REQUIRES: no snapshots.
   awaitable<Status> remove_all();
+  // Clones: copies every parent object the image does not have yet, then
+  // drops the parent from the header (the caller unregisters the child in
+  // the parent's header). InvalidArgument if the image has no parent.
+  awaitable<Status> flatten();
+  // The open parent snapshot of a clone (nullptr otherwise).
+  const std::shared_ptr<Image>& parent() const { return parent_; }
 
   // Flushes, stops renewing and releases the lock. Idempotent.
   awaitable<Status> close();
@@ -90,6 +100,20 @@ class Image : public std::enable_shared_from_this<Image> {
 
  private:
   Image(client::Client& c, PoolId pool, ImageSpec spec);
+
+  // Opens the parent chain of a clone read-only (depth counts the hops).
+  awaitable<Status> open_parent(int depth);
+  awaitable<Status> refresh_header();
+  // c_.async_execute on this image's pool, retrying timeouts (Unavailable).
+  awaitable<Result<OsdOpReply>> execute(std::string name, std::vector<ObjectOp> op_list);
+  // Bytes [0, n) of objno that fall through to the parent while absent here.
+  uint64_t parent_bytes(uint64_t objno) const;
+  // Reads [offset, offset + length) of objno from the parent (zeros past its bytes).
+  awaitable<Status> read_parent(uint64_t objno, uint64_t offset, uint64_t length, char* out,
+                                bool* allocated);
+  // Copies the parent's object up into this clone unless a write of
+  // [offset, offset + length) makes it unnecessary (length 0: always).
+  awaitable<Status> copy_up(uint64_t objno, uint64_t offset, uint64_t length);
 
   awaitable<Status> check_writable();
   awaitable<Status> write_object(uint64_t objno, uint64_t offset, std::string data);
@@ -136,6 +160,12 @@ class Image : public std::enable_shared_from_this<Image> {
   // done); reset when a snapshot is taken.
   std::set<uint64_t> prepared_;
   std::set<uint64_t> preparing_;
+
+  // Clones: the parent snapshot, and objects known to exist here (no
+  // copy-up needed). Objects are never removed inside the parent's overlap
+  // (whiteouts instead), so the set never goes stale.
+  std::shared_ptr<Image> parent_;
+  std::set<uint64_t> child_exists_;
 };
 
 }  // namespace cairn::rbd

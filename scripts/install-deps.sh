@@ -17,6 +17,8 @@ PACKAGES=(
   qemu-utils fio
   # filesystem tests (tests/integration/fs_test.sh): setfattr/getfattr
   attr
+  # bench/block_bench.sh: `nbdkit memory` as the NBD protocol ceiling
+  nbdkit
   # test tools
   python3 curl iproute2 procps psmisc util-linux e2fsprogs
 )

@@ -1,6 +1,7 @@
 // cairnctl rbd ...: block images (create, ls, info, resize, rm, rename,
 // snapshots, locks) and attaching them on this node (map, unmap, showmapped).
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -83,6 +84,18 @@ Result<std::string> nbd_uri(const Context& ctx, const RbdArgs& a) {
   return j["nbd"]["uri"].get<std::string>();
 }
 
+// The attach helper: cairn-rbd-fuse (beside cairnctl, reconnects and
+// follows resizes), else nbdfuse from libnbd.
+std::string fuse_helper() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path h = self.parent_path() / "cairn-rbd-fuse";
+    if (::access(h.c_str(), X_OK) == 0) return h.string();
+  }
+  return "nbdfuse";
+}
+
 Status rbd_map(Context& ctx, const RbdArgs& a) {
   auto spec = image_spec(a.spec, true);
   if (!spec.ok()) return spec.status();
@@ -100,8 +113,10 @@ Status rbd_map(Context& ctx, const RbdArgs& a) {
   std::string pidfile = (dir / "nbdfuse.pid").string();
   // nbdfuse stays in the foreground: start it detached (its own session, so
   // it outlives this command) and wait for its pid file, written once it serves.
-  std::string cmd = fmt::format("setsid nbdfuse {}-C 4 -P {} {} {} </dev/null >{} 2>&1 &",
-                                spec->snap.empty() ? "" : "-r ", shell_quote(pidfile),
+  std::string helper = fuse_helper();
+  std::string cmd = fmt::format("setsid {} {}-C 4 -P {} {} {} </dev/null >{} 2>&1 &",
+                                shell_quote(helper), spec->snap.empty() ? "" : "-r ",
+                                shell_quote(pidfile),
                                 shell_quote((dir / "mnt").string()), shell_quote(export_uri),
                                 shell_quote((dir / "nbdfuse.log").string()));
   int rc = run_cmd(cmd, nullptr);
@@ -115,7 +130,7 @@ Status rbd_map(Context& ctx, const RbdArgs& a) {
     std::getline(l, log, '\0');
     run_cmd("fusermount3 -u " + shell_quote((dir / "mnt").string()) + " 2>/dev/null", nullptr);
     fs::remove_all(dir, ec);
-    return Status::Unavailable(fmt::format("nbdfuse {} failed: {}", export_uri, log));
+    return Status::Unavailable(fmt::format("{} {} failed: {}", helper, export_uri, log));
   }
   std::string dev;
   rc = run_cmd(fmt::format("losetup --find --show {} {}", spec->snap.empty() ? "" : "-r",
@@ -128,7 +143,8 @@ Status rbd_map(Context& ctx, const RbdArgs& a) {
     return Status::IoError("losetup failed");
   }
   nlohmann::json j = {{"device", dev}, {"image", spec->to_string()}, {"uri", export_uri},
-                      {"dir", dir.string()}};
+                      {"dir", dir.string()}, {"helper", fs::path(helper).filename().string()},
+                      {"pidfile", pidfile}};
   std::ofstream(dir / "map.json") << j.dump() << "\n";
   print(dev + "\n");
   return Status::Ok();
@@ -168,6 +184,38 @@ Status rbd_unmap(const RbdArgs& a) {
   return Status::NotFound(a.spec + " is not mapped");
 }
 
+// After a grow: make each mapping of spec on this node see the new size
+// (the helper reconnects, then the loop device re-reads the file size).
+// The filesystem on it is grown by the user (resize2fs).
+Status refresh_mappings(const rbd::ImageSpec& spec, uint64_t new_size) {
+  for (const auto& m : mappings()) {
+    if (m["image"] != spec.to_string()) continue;
+    std::string dev = m["device"];
+    if (m.value("helper", "") != "cairn-rbd-fuse") {
+      print(fmt::format("note: {} is attached with nbdfuse, which keeps the old size; unmap and "
+                        "map it again to see the new one\n", dev));
+      continue;
+    }
+    std::ifstream pf(m["pidfile"].get<std::string>());
+    int pid = 0;
+    if (!(pf >> pid) || pid <= 0 || ::kill(pid, SIGUSR1) != 0) {
+      return Status::IoError("cannot signal the attach helper of " + dev);
+    }
+    fs::path file = fs::path(m["dir"].get<std::string>()) / "mnt" / "nbd";
+    bool grown = false;
+    for (int i = 0; i < 300 && !grown; ++i) {
+      struct stat st {};
+      grown = ::stat(file.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == new_size;
+      if (!grown) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!grown) return Status::Unavailable("the attach helper of " + dev + " did not take the new size");
+    if (run_cmd("losetup -c " + shell_quote(dev), nullptr) != 0) {
+      return Status::IoError("losetup -c " + dev + " failed");
+    }
+  }
+  return Status::Ok();
+}
+
 Status rbd_showmapped(Context& ctx) {
   auto ms = mappings();
   if (ctx.json()) {
@@ -193,6 +241,12 @@ Status rbd_info(Context& ctx, client::Client* c, const RbdArgs& a) {
   if (!vh.ok()) return vh.status();
   const auto& h = vh->header;
   auto holder = rbd::decode_lock(vh->lock);
+  std::string parent;
+  if (h.parent) {
+    auto d = admin.describe_parent(*h.parent);
+    parent = d.ok() ? *d : fmt::format("{}/<image {}> ({})", h.parent->pool, h.parent->image_id,
+                                       d.status().message());
+  }
   if (ctx.json()) {
     Json snaps = Json::array();
     for (const auto& s : h.snaps) {
@@ -207,7 +261,10 @@ Status rbd_info(Context& ctx, client::Client* c, const RbdArgs& a) {
                         {"features", h.features},
                         {"created", format_time_ns(h.created_ns)},
                         {"snapshots", snaps},
-                        {"lock_owner", holder ? holder->owner : ""}});
+                        {"lock_owner", holder ? holder->owner : ""},
+                        {"parent", h.parent ? Json{{"spec", parent},
+                                                   {"overlap", h.parent->overlap}}
+                                            : Json(nullptr)}});
     return Status::Ok();
   }
   std::string out = fmt::format(
@@ -216,6 +273,9 @@ Status rbd_info(Context& ctx, client::Client* c, const RbdArgs& a) {
       h.name, format_bytes(h.size), rbd::object_count(h.object_size, h.size),
       format_bytes(h.object_size), h.id, rbd::data_prefix(h.id), format_time_ns(h.created_ns),
       h.snaps.size());
+  if (h.parent) {
+    out += fmt::format("\tparent {}\n\toverlap {}\n", parent, format_bytes(h.parent->overlap));
+  }
   if (holder) out += "\tlocked by " + holder->owner + "\n";
   print(out);
   return Status::Ok();
@@ -241,7 +301,8 @@ CLI::App* add(CLI::App* rbd, Context& ctx, Action* action, const char* verb, con
 }  // namespace
 
 void add_rbd_commands(CLI::App& app, Context& ctx, Action* action) {
-  auto* rbd = app.add_subcommand("rbd", "Block images: create, ls, info, resize, rm, snap, map");
+  auto* rbd = app.add_subcommand(
+      "rbd", "Block images: create, ls, info, resize, rm, snap, clone, flatten, map");
   rbd->require_subcommand(1);
 
   auto a = std::make_shared<RbdArgs>();
@@ -291,7 +352,9 @@ void add_rbd_commands(CLI::App& app, Context& ctx, Action* action) {
                        if (!spec.ok()) return spec.status();
                        auto size = parse_size(x.size);
                        if (!size.ok()) return size.status();
-                       return rbd::Admin(*c).resize(spec->pool, spec->image, *size, x.allow_shrink);
+                       Status st = rbd::Admin(*c).resize(spec->pool, spec->image, *size, x.allow_shrink);
+                       if (!st.ok()) return st;
+                       return refresh_mappings(*spec, *size);
                      });
   resize->add_option("IMAGE", a->spec, "POOL/IMAGE")->required();
   resize->add_option("--size,-s", a->size, "New size with K/M/G/T suffix")->required();
@@ -378,6 +441,53 @@ void add_rbd_commands(CLI::App& app, Context& ctx, Action* action) {
                   });
   sls->add_option("IMAGE", a->spec, "POOL/IMAGE")->required();
   add_format_option(sls, ctx);
+
+  // Clones.
+  a = std::make_shared<RbdArgs>();
+  auto* clone = add(rbd, ctx, action, "clone", "Clone a protected snapshot into a new image", a,
+                    [](Context&, client::Client* c, const RbdArgs& x) -> Status {
+                      auto parent = image_spec(x.spec, true);
+                      if (!parent.ok()) return parent.status();
+                      if (parent->snap.empty()) {
+                        return Status::InvalidArgument("expected POOL/IMAGE@SNAP to clone from");
+                      }
+                      auto child = image_spec(x.target, false);
+                      if (!child.ok()) return child.status();
+                      return rbd::Admin(*c).clone(*parent, child->pool, child->image);
+                    });
+  clone->add_option("SNAP", a->spec, "POOL/IMAGE@SNAP (protected)")->required();
+  clone->add_option("CHILD", a->target, "POOL/IMAGE of the new clone")->required();
+
+  a = std::make_shared<RbdArgs>();
+  auto* flatten = add(rbd, ctx, action, "flatten", "Copy a clone's parent data in and detach it", a,
+                      [](Context&, client::Client* c, const RbdArgs& x) -> Status {
+                        auto spec = image_spec(x.spec, false);
+                        if (!spec.ok()) return spec.status();
+                        return rbd::Admin(*c).flatten(spec->pool, spec->image);
+                      });
+  flatten->add_option("IMAGE", a->spec, "POOL/IMAGE (a clone)")->required();
+
+  a = std::make_shared<RbdArgs>();
+  auto* children = add(rbd, ctx, action, "children", "List the clones of a snapshot", a,
+                       [](Context& ctx, client::Client* c, const RbdArgs& x) -> Status {
+                         auto spec = image_spec(x.spec, true);
+                         if (!spec.ok()) return spec.status();
+                         if (spec->snap.empty()) return Status::InvalidArgument("expected POOL/IMAGE@SNAP");
+                         auto kids = rbd::Admin(*c).children(*spec);
+                         if (!kids.ok()) return kids.status();
+                         if (ctx.json()) {
+                           Json arr = Json::array();
+                           for (const auto& k : *kids) arr.push_back(k.name);
+                           ctx.print_json(arr);
+                           return Status::Ok();
+                         }
+                         std::string out;
+                         for (const auto& k : *kids) out += k.name + "\n";
+                         print(out);
+                         return Status::Ok();
+                       });
+  children->add_option("SNAP", a->spec, "POOL/IMAGE@SNAP")->required();
+  add_format_option(children, ctx);
 
   a = std::make_shared<RbdArgs>();
   auto* brk = add(rbd, ctx, action, "lock-break", "Break an image's exclusive lock (dead holder)", a,

@@ -5,7 +5,8 @@
 namespace cairn::rbd {
 
 namespace {
-constexpr uint8_t kVersion = 1;
+// 2 added the children list; version 1 headers still decode (no children).
+constexpr uint8_t kVersion = 2;
 }
 
 const SnapInfo* ImageHeader::find_snap(const std::string& n) const {
@@ -20,6 +21,14 @@ const SnapInfo* ImageHeader::find_snap(uint64_t snap_id) const {
     if (s.id == snap_id) return &s;
   }
   return nullptr;
+}
+
+std::vector<ChildRef> ImageHeader::children_of(uint64_t snap_id) const {
+  std::vector<ChildRef> out;
+  for (const auto& c : children) {
+    if (c.snap_id == snap_id) out.push_back(c);
+  }
+  return out;
 }
 
 std::string encode_header(const ImageHeader& h) {
@@ -50,13 +59,19 @@ std::string encode_header(const ImageHeader& h) {
     e.u64(h.parent->snap_id);
     e.u64(h.parent->overlap);
   }
+  e.u32(static_cast<uint32_t>(h.children.size()));
+  for (const auto& c : h.children) {
+    e.str(c.pool);
+    e.str(c.image_id);
+    e.u64(c.snap_id);
+  }
   return out;
 }
 
 Result<ImageHeader> decode_header(std::string_view bytes) {
   Decoder d(bytes);
   uint8_t v = d.u8();
-  if (d.ok() && v != kVersion) {
+  if (d.ok() && (v < 1 || v > kVersion)) {
     return Status::Corruption("image header version " + std::to_string(v) + " is unknown");
   }
   ImageHeader h;
@@ -86,6 +101,16 @@ Result<ImageHeader> decode_header(std::string_view bytes) {
     p.snap_id = d.u64();
     p.overlap = d.u64();
     h.parent = std::move(p);
+  }
+  if (v >= 2) {
+    uint32_t nc = d.count();
+    for (uint32_t i = 0; i < nc && d.ok(); ++i) {
+      ChildRef c;
+      c.pool = d.str();
+      c.image_id = d.str();
+      c.snap_id = d.u64();
+      h.children.push_back(std::move(c));
+    }
   }
   if (!d.ok()) return Status::Corruption("image header is truncated");
   if (h.object_size == 0) return Status::Corruption("image header has object size 0");

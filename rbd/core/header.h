@@ -35,6 +35,16 @@ struct ParentSpec {
   bool operator==(const ParentSpec&) const = default;
 };
 
+// A clone of one of this image's snapshots (kept in the parent's header so
+// that adding a child and unprotecting the snapshot are ordered by the same
+// compare-and-set on the header's generation).
+struct ChildRef {
+  std::string pool;
+  std::string image_id;
+  uint64_t snap_id = 0;
+  bool operator==(const ChildRef&) const = default;
+};
+
 struct ImageHeader {
   std::string id;
   std::string name;
@@ -48,12 +58,15 @@ struct ImageHeader {
   // snapshot (reads of snapshot S look at clones with id >= S).
   std::vector<uint64_t> retired_snaps;
   std::optional<ParentSpec> parent;
+  std::vector<ChildRef> children;  // clones of this image's snapshots
   bool operator==(const ImageHeader&) const = default;
 
   const SnapInfo* find_snap(const std::string& name) const;
   const SnapInfo* find_snap(uint64_t id) const;
   // The newest live snapshot's id, or 0 without snapshots.
   uint64_t latest_snap() const { return snaps.empty() ? 0 : snaps.back().id; }
+  // Clones of snapshot snap_id.
+  std::vector<ChildRef> children_of(uint64_t snap_id) const;
 };
 
 std::string encode_header(const ImageHeader& h);

@@ -93,11 +93,28 @@ TEST(Header, RoundTrip) {
   h.snaps = {{1, "a", 100, 5, false}, {3, "b", 200, 6, true}};
   h.retired_snaps = {2};
   h.parent = ParentSpec{"p", "xyz", 7, 99};
+  h.children = {{"p2", "c1", 3}, {"p", "c2", 1}};
   auto d = decode_header(encode_header(h));
   ASSERT_TRUE(d.ok()) << d.status().to_string();
   EXPECT_EQ(*d, h);
   EXPECT_EQ(d->find_snap("b")->id, 3u);
   EXPECT_EQ(d->latest_snap(), 3u);
+  EXPECT_EQ(d->children_of(3), (std::vector<ChildRef>{{"p2", "c1", 3}}));
+  EXPECT_TRUE(d->children_of(2).empty());
+}
+
+TEST(Header, DecodesVersion1) {
+  // A version 1 header is a version 2 one without the children count.
+  ImageHeader h;
+  h.id = "abc";
+  h.object_size = 4096;
+  h.parent = ParentSpec{"p", "xyz", 7, 99};
+  std::string e = encode_header(h);
+  e[0] = 1;
+  e.resize(e.size() - 4);
+  auto d = decode_header(e);
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_EQ(*d, h);
 }
 
 TEST(Header, Corrupt) {

@@ -195,7 +195,13 @@ awaitable<Result<std::shared_ptr<rbd::Image>>> Server::acquire_image(rbd::ImageS
   }
   if (e->img) {
     ++e->refs;
-    co_return e->img;
+    // The image may have grown since it was opened (resize without the lock).
+    std::shared_ptr<rbd::Image> img = e->img;
+    if (!img->read_only()) {
+      Status st = co_await img->refresh();
+      if (!st.ok()) spdlog::warn("refresh {}: {}", key, st.to_string());
+    }
+    co_return img;
   }
   e->busy = true;
   rbd::OpenOptions oo;
@@ -567,8 +573,16 @@ awaitable<void> Server::handle(std::shared_ptr<Conn> conn, Request r, std::strin
   }
   if (!st.ok()) {
     errors_->inc();
-    spdlog::debug("nbd {}: cmd {} {}+{}: {}", conn->peer, static_cast<int>(r.type), r.offset,
-                  r.length, st.to_string());
+    // Cluster-side failures matter to operators; bad requests do not.
+    bool client_error = st.is(Code::kInvalidArgument) || st.is(Code::kNoSpace) ||
+                        st.is(Code::kPermissionDenied) || st.is(Code::kTooLarge);
+    std::string what = fmt::format("nbd {}: cmd {} {}+{}: {}", conn->peer,
+                                   static_cast<int>(r.type), r.offset, r.length, st.to_string());
+    if (client_error) {
+      spdlog::debug("{}", what);
+    } else {
+      spdlog::warn("{}", what);
+    }
     reply_error(*conn, r, status_to_nbd_error(st), st.message());
   } else if (m.bufs.empty()) {
     m.add(encode_simple_reply(r.cookie, 0));
