@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "client/pools.h"
+#include "fs/client/holder.h"
 #include "fs/client/mds_client.h"
 #include "fs/mds/mds.h"
 #include "tools/cairnctl.h"
@@ -55,20 +56,6 @@ std::string binary_dir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? std::string() : exe.parent_path().string();
-}
-
-bool is_mounted(const std::string& mp) {
-  FILE* f = std::fopen("/proc/self/mounts", "r");
-  if (f == nullptr) return false;
-  char line[4096];
-  std::string want = std::filesystem::weakly_canonical(mp).string();
-  bool found = false;
-  while (std::fgets(line, sizeof line, f)) {
-    char dev[1024], dir[2048];
-    if (std::sscanf(line, "%1023s %2047s", dev, dir) == 2 && want == dir) found = true;
-  }
-  std::fclose(f);
-  return found;
 }
 
 int run(const std::vector<std::string>& argv) {
@@ -178,12 +165,17 @@ void add_fs_commands(CLI::App& app, Context& ctx, Action* action) {
   mount->add_option("-o,--options", a->options, "Extra FUSE options (e.g. ro)");
   mount->callback([&ctx, a, action] {
     *action = [&ctx, a]() -> Status {
-      std::error_code ec;
-      if (!std::filesystem::is_directory(a->mountpoint, ec)) {
+      bool takeover = false;
+      if (fs::is_mounted(a->mountpoint)) {
+        // A live mount whose cairn-fuse died or was stopped: start one that
+        // takes it over (applications blocked on it carry on).
+        auto held = fs::holder_status(a->mountpoint);
+        if (!held.ok() || *held != "orphaned") {
+          return Status::AlreadyExists("fs mount: something is already mounted on " + a->mountpoint);
+        }
+        takeover = true;
+      } else if (std::error_code ec; !std::filesystem::is_directory(a->mountpoint, ec)) {
         return Status::NotFound("fs mount: " + a->mountpoint + " is not a directory");
-      }
-      if (is_mounted(a->mountpoint)) {
-        return Status::AlreadyExists("fs mount: something is already mounted on " + a->mountpoint);
       }
       std::string dir = binary_dir();
       std::vector<std::string> argv = {dir.empty() ? "cairn-fuse" : dir + "/cairn-fuse",
@@ -206,8 +198,8 @@ void add_fs_commands(CLI::App& app, Context& ctx, Action* action) {
         argv.push_back(a->options);
       }
       if (run(argv) != 0) return Status::IoError("fs mount: mounting " + a->mountpoint + " failed");
-      print("mounted " + a->fs + (a->subvolume.empty() ? "" : "/" + a->subvolume) + " on " +
-            a->mountpoint + "\n");
+      print(std::string(takeover ? "resumed serving " : "mounted ") + a->fs +
+            (a->subvolume.empty() ? "" : "/" + a->subvolume) + " on " + a->mountpoint + "\n");
       return Status::Ok();
     };
   });
@@ -216,7 +208,7 @@ void add_fs_commands(CLI::App& app, Context& ctx, Action* action) {
   umount->add_option("mountpoint", a->mountpoint, "Mount point")->required();
   umount->callback([a, action] {
     *action = [a]() -> Status {
-      if (!is_mounted(a->mountpoint)) {
+      if (!fs::is_mounted(a->mountpoint)) {
         return Status::NotFound("fs umount: nothing is mounted on " + a->mountpoint);
       }
       if (run({"fusermount3", "-u", "-q", a->mountpoint}) != 0 &&

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -29,6 +31,7 @@ struct MdsClient::State {
   std::string addr;          // the active MDS we talk to
   net::Connection* session_conn = nullptr;  // the connection our session is bound to
   uint64_t session = 0;
+  std::atomic<uint64_t> session_copy{0};  // for other threads
   bool opening = false;  // a coroutine is opening the session: others wait
   std::mutex mu;
   std::map<Ino, int> opens;
@@ -139,6 +142,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
       }
       bool resumed = r->offset == s->session;
       s->session = r->offset;
+      s->session_copy = r->offset;
       s->session_conn = &c;
       if (!resumed) {
         // A new session (MDS failover): tell it which files we hold open so
@@ -197,6 +201,17 @@ void MdsClient::close_session() {
   req.op = MdsOp::kSessionClose;
   auto r = call(std::move(req), std::chrono::seconds(5));
   (void)r;
+}
+
+}  // namespace cairn::fs
+
+namespace cairn::fs {
+
+uint64_t MdsClient::session() const { return state_->session_copy; }
+
+void MdsClient::resume(uint64_t session) {
+  state_->session = session;
+  state_->session_copy = session;
 }
 
 }  // namespace cairn::fs

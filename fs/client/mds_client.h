@@ -29,6 +29,11 @@ class MdsClient {
   // Open files are replayed to a new session after an MDS failover.
   void track_open(Ino ino, int delta);
   void close_session();
+  // The MDS session id (0 before the first call).
+  uint64_t session() const;
+  // Resume this session on the first call (a restarted cairn-fuse taking
+  // over a live mount keeps its predecessor's opens and locks).
+  void resume(uint64_t session);
 
   struct State;  // shared with the io-thread coroutines
 

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "common/net/daemon.h"
 #include "fs/mds/mds.h"
@@ -55,6 +56,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   conn->max_readahead = 8 << 20;
   conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_AUTO_INVAL_DATA;
+  // open(O_TRUNC) arrives as open + setattr(size 0), which truncates at the MDS.
+  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
   if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
   if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
@@ -162,10 +165,7 @@ void open_common(fuse_req_t r, const Inode& i, fuse_file_info* fi, bool created)
   // Keep the kernel's cached pages only if nobody changed the file since
   // this node last saw it: close-to-open consistency across nodes.
   fi->keep_cache = !created && fs->unchanged(i) ? 1 : 0;
-  auto* of = new FuseFs::OpenFile;
-  of->ino = i.ino;
-  of->append = (fi->flags & O_APPEND) != 0;
-  fi->fh = reinterpret_cast<uint64_t>(of);
+  fs->new_file(i.ino, (fi->flags & O_APPEND) != 0, fi);
   fs->remember(i);
   fs->mdsc->track_open(i.ino, 1);
 }
@@ -215,7 +215,7 @@ void publish(fuse_req_t r, FuseFs::OpenFile* of) {
 
 void op_read(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   FuseFs* fs = self(r);
-  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  auto* of = self(r)->file(ino, fi);
   std::string data;
   int e = fs->read_data(of->ino, static_cast<uint64_t>(off), size, &data);
   if (e != 0) {
@@ -228,7 +228,7 @@ void op_read(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_inf
 void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t off,
               fuse_file_info* fi) {
   FuseFs* fs = self(r);
-  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  auto* of = self(r)->file(ino, fi);
   uint64_t at = static_cast<uint64_t>(off);
   if (of->append) {
     // Another node may have appended: the MDS hands out the real end.
@@ -257,8 +257,8 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
   fuse_reply_write(r, size);
 }
 
-void op_flush(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
-  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+void op_flush(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
+  auto* of = self(r)->file(ino, fi);
   publish(r, of);
   if (!of->locked) {
     fuse_reply_err(r, 0);
@@ -275,23 +275,23 @@ void op_flush(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_err(r, 0);
 }
 
-void op_fsync(fuse_req_t r, fuse_ino_t, int, fuse_file_info* fi) {
+void op_fsync(fuse_req_t r, fuse_ino_t ino, int, fuse_file_info* fi) {
   // Data writes are durable on every replica when acked; what is left is
   // the size and mtime at the MDS.
-  publish(r, reinterpret_cast<FuseFs::OpenFile*>(fi->fh));
+  publish(r, self(r)->file(ino, fi));
   fuse_reply_err(r, 0);
 }
 
-void op_release(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
+void op_release(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
   FuseFs* fs = self(r);
-  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  auto* of = self(r)->file(ino, fi);
   publish(r, of);
   MdsRequest q = make(MdsOp::kRelease, r, of->ino);
   q.offset = fi->lock_owner;
   auto rep = fs->mds(std::move(q), r);
   (void)rep;
   fs->mdsc->track_open(of->ino, -1);
-  delete of;
+  fs->drop_file(fi);
   fuse_reply_err(r, 0);
 }
 
@@ -301,14 +301,14 @@ void op_opendir(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
       fuse_reply_err(r, ENOTDIR);
       return;
     }
-    fi->fh = reinterpret_cast<uint64_t>(new FuseFs::DirHandle);
+    self(r)->new_dir(fi);
     fuse_reply_open(r, fi);
   }
 }
 
 void op_readdir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   FuseFs* fs = self(r);
-  auto* dh = reinterpret_cast<FuseFs::DirHandle*>(fi->fh);
+  auto* dh = fs->dir(fi);
   // Offsets: 0 ".", 1 "..", 2+k the k-th entry fetched.
   std::string buf(size, '\0');
   size_t used = 0;
@@ -350,7 +350,7 @@ done:
 }
 
 void op_releasedir(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<FuseFs::DirHandle*>(fi->fh);
+  self(r)->drop_dir(fi);
   fuse_reply_err(r, 0);
 }
 
@@ -439,8 +439,8 @@ LockType lock_type(short t) {
   return t == F_WRLCK ? LockType::kWrite : t == F_RDLCK ? LockType::kRead : LockType::kUnlock;
 }
 
-void op_getlk(fuse_req_t r, fuse_ino_t, fuse_file_info* fi, struct flock* lock) {
-  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+void op_getlk(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock) {
+  auto* of = self(r)->file(ino, fi);
   MdsRequest q = make(MdsOp::kGetlk, r, of->ino);
   q.offset = fi->lock_owner;
   q.lock_type = lock_type(lock->l_type);
@@ -487,30 +487,30 @@ void set_lock(fuse_req_t r, Ino ino, uint64_t owner, LockType type, uint64_t sta
   }
 }
 
-void op_setlk(fuse_req_t r, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
-  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+void op_setlk(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep) {
+  auto* of = self(r)->file(ino, fi);
   uint64_t start = static_cast<uint64_t>(lock->l_start);
   uint64_t end = lock->l_len == 0 ? UINT64_MAX : static_cast<uint64_t>(lock->l_start + lock->l_len - 1);
   of->locked = true;
   set_lock(r, of->ino, fi->lock_owner, lock_type(lock->l_type), start, end, false, sleep != 0);
 }
 
-void op_flock(fuse_req_t r, fuse_ino_t, fuse_file_info* fi, int op) {
-  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+void op_flock(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi, int op) {
+  auto* of = self(r)->file(ino, fi);
   LockType t = (op & LOCK_UN) ? LockType::kUnlock
                : (op & LOCK_EX) ? LockType::kWrite
                                 : LockType::kRead;
   set_lock(r, of->ino, fi->lock_owner, t, 0, UINT64_MAX, true, (op & LOCK_NB) == 0);
 }
 
-void op_fallocate(fuse_req_t r, fuse_ino_t, int mode, off_t offset, off_t length,
+void op_fallocate(fuse_req_t r, fuse_ino_t ino, int mode, off_t offset, off_t length,
                   fuse_file_info* fi) {
   if (mode != 0) {
     fuse_reply_err(r, EOPNOTSUPP);  // holes and collapse are not supported
     return;
   }
   FuseFs* fs = self(r);
-  auto* of = reinterpret_cast<FuseFs::OpenFile*>(fi->fh);
+  auto* of = self(r)->file(ino, fi);
   uint64_t end = static_cast<uint64_t>(offset + length);
   if (end > fs->known_size(of->ino)) {
     MdsRequest q = make(MdsOp::kExtend, r, of->ino);
@@ -564,7 +564,11 @@ const fuse_lowlevel_ops kOps = [] {
 }  // namespace
 
 FuseFs::FuseFs(client::Client& c, std::string key, FuseOptions o)
-    : cluster(c), opts(std::move(o)), key_(std::move(key)) {}
+    : cluster(c), opts(std::move(o)), key_(std::move(key)) {
+  // Handles from a predecessor (after a takeover) must not collide with ours.
+  std::random_device rd;
+  next_handle_ = ((static_cast<uint64_t>(rd()) << 24) | 1) & ((1ull << 56) - 1);
+}
 
 FuseFs::~FuseFs() { shutdown(); }
 
@@ -583,6 +587,7 @@ Status FuseFs::connect() {
                                        notify_q_.push_back(n);
                                        notify_cv_.notify_one();
                                      });
+  if (mdsc_resume != 0) mdsc->resume(mdsc_resume);
   MdsRequest q;
   q.op = MdsOp::kResolve;
   q.name = opts.subvolume.empty() ? "" : "volumes/" + opts.subvolume;
@@ -602,6 +607,16 @@ Status FuseFs::connect() {
 }
 
 void FuseFs::attach(fuse_session* se) { se_ = se; }
+
+void FuseFs::detach() {
+  {
+    std::lock_guard lock(notify_mu_);
+    if (stop_) return;
+    stop_ = true;
+    notify_cv_.notify_all();
+  }
+  if (notify_thread_.joinable()) notify_thread_.join();
+}
 
 void FuseFs::shutdown() {
   {
@@ -655,6 +670,48 @@ void FuseFs::fill_stat(const Inode& i, struct stat* st) const {
   st->st_atim = ns_ts(i.atime_ns);
   st->st_mtim = ns_ts(i.mtime_ns);
   st->st_ctim = ns_ts(i.ctime_ns);
+}
+
+FuseFs::OpenFile* FuseFs::new_file(Ino ino, bool append, fuse_file_info* fi) {
+  std::lock_guard lock(handles_mu_);
+  uint64_t id = next_handle_++;
+  fi->fh = (id << 1) | (append ? 1 : 0);
+  OpenFile& f = files_[fi->fh];
+  f.ino = ino;
+  f.append = append;
+  return &f;
+}
+
+FuseFs::OpenFile* FuseFs::file(fuse_ino_t ino, fuse_file_info* fi) {
+  std::lock_guard lock(handles_mu_);
+  auto [it, fresh] = files_.try_emplace(fi->fh);
+  if (fresh) {  // opened by the cairn-fuse we took over from
+    it->second.ino = to_ino(ino);
+    it->second.append = (fi->fh & 1) != 0;
+    it->second.dirty = true;  // it may have written: publish mtime at close
+  }
+  return &it->second;
+}
+
+void FuseFs::drop_file(fuse_file_info* fi) {
+  std::lock_guard lock(handles_mu_);
+  files_.erase(fi->fh);
+}
+
+FuseFs::DirHandle* FuseFs::new_dir(fuse_file_info* fi) {
+  std::lock_guard lock(handles_mu_);
+  fi->fh = next_handle_++ << 1;
+  return &dirs_[fi->fh];
+}
+
+FuseFs::DirHandle* FuseFs::dir(fuse_file_info* fi) {
+  std::lock_guard lock(handles_mu_);
+  return &dirs_[fi->fh];  // unknown after a takeover: listed afresh
+}
+
+void FuseFs::drop_dir(fuse_file_info* fi) {
+  std::lock_guard lock(handles_mu_);
+  dirs_.erase(fi->fh);
 }
 
 bool FuseFs::unchanged(const Inode& i) {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "client/client.h"
 #include "fs/client/mds_client.h"
@@ -37,6 +38,9 @@ class FuseFs {
   // Called once the session exists: invalidations need it.
   void attach(fuse_session* se);
   void shutdown();
+  // Stops without ending the MDS session (a successor takes it over).
+  void detach();
+  uint64_t mdsc_resume = 0;  // MDS session to resume, set before connect()
 
   // ---- operations (public for the C callbacks) ----
   struct OpenFile {
@@ -49,6 +53,16 @@ class FuseFs {
     std::vector<DirEntry> entries;  // fetched so far, in order
     bool complete = false;
   };
+
+  // File and directory handles live in tables keyed by fi->fh (never raw
+  // pointers): a cairn-fuse that takes over a live mount gets requests with
+  // its predecessor's handles and rebuilds what it needs from them.
+  OpenFile* new_file(Ino ino, bool append, fuse_file_info* fi);
+  OpenFile* file(fuse_ino_t ino, fuse_file_info* fi);
+  void drop_file(fuse_file_info* fi);
+  DirHandle* new_dir(fuse_file_info* fi);
+  DirHandle* dir(fuse_file_info* fi);
+  void drop_dir(fuse_file_info* fi);
 
   Ino to_ino(fuse_ino_t fino) const { return fino == FUSE_ROOT_ID ? root_ : fino; }
   fuse_ino_t to_fuse(Ino ino) const { return ino == root_ ? FUSE_ROOT_ID : ino; }
@@ -73,6 +87,10 @@ class FuseFs {
   fuse_session* se_ = nullptr;
   std::mutex mu_;
   std::map<Ino, std::pair<uint64_t, uint64_t>> known_;  // ino -> (size, version)
+  std::mutex handles_mu_;
+  uint64_t next_handle_ = 1;
+  std::unordered_map<uint64_t, OpenFile> files_;
+  std::unordered_map<uint64_t, DirHandle> dirs_;
   std::mutex notify_mu_;
   std::condition_variable notify_cv_;
   std::deque<MdsNotify> notify_q_;

@@ -1,5 +1,7 @@
 // cairn-fuse: mounts a Cairn filesystem.
 //   cairn-fuse MOUNTPOINT --conf DIR/cairn.conf [--fs NAME] [--subvolume NAME] [-o OPTS]
+//   cairn-fuse FS[/SUBVOLUME] MOUNTPOINT -o conf=FILE[,...]   (mount.fuse3 / fstab form:
+//   `cairnfs/train /mnt/train fuse.cairn-fuse conf=/etc/cairn/cairn.conf,_netdev 0 0`)
 // Returns once the mount is live (or with an error), leaving a daemon that
 // serves it until `umount MOUNTPOINT` / `cairnctl fs umount`.
 #include "fs/fuse/fuse_fs.h"
@@ -11,8 +13,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 
 #include "common/net/daemon.h"
+#include "fs/client/holder.h"
+#include "fs/fuse/resume.h"
 
 using namespace cairn;
 
@@ -37,7 +43,11 @@ int main(int argc, char** argv) {
   std::string extra_opts;
   bool foreground = false;
   fs::FuseOptions fo;
-  app.add_option("mountpoint", mountpoint, "Where to mount")->required();
+  std::vector<std::string> positional;
+  app.add_option("source_and_mountpoint", positional,
+                 "[FS[/SUBVOLUME]] MOUNTPOINT (two arguments: as mount.fuse3 passes them)")
+      ->required()
+      ->expected(1, 2);
   app.add_option("--conf", conf, "Cluster config (default $CAIRN_CONF)")->envname("CAIRN_CONF");
   app.add_option("--fs", fo.fs_name, "Filesystem name (default cairnfs)");
   app.add_option("--subvolume", fo.subvolume, "Mount this subvolume as the root");
@@ -45,7 +55,63 @@ int main(int argc, char** argv) {
   app.add_option("--log", log_file, "Log file once in the background (default: none)");
   app.add_option("-o", extra_opts, "Extra FUSE mount options (comma-separated)");
   app.add_flag("-f,--foreground", foreground, "Stay in the foreground");
+  std::string hold_sock;
+  int hold_fd = -1;
+  std::string hold_state;
+  app.add_option("--hold", hold_sock, "(internal) run as the mount's descriptor holder")
+      ->group("");
+  app.add_option("--hold-fd", hold_fd, "")->group("");
+  app.add_option("--hold-state", hold_state, "")->group("");
   CLI11_PARSE(app, argc, argv);
+  mountpoint = positional.back();
+  if (positional.size() == 2) {  // fstab: `cairnfs/sub /mnt fuse.cairn-fuse conf=... 0 0`
+    const std::string& source = positional.front();
+    size_t slash = source.find('/');
+    fo.fs_name = source.substr(0, slash);
+    if (slash != std::string::npos) fo.subvolume = source.substr(slash + 1);
+  }
+  // Our own -o options (conf=, fs=, subvolume=) and fstab-only words are
+  // taken out; the rest goes to FUSE.
+  {
+    std::string rest;
+    size_t pos = 0;
+    while (pos <= extra_opts.size() && !extra_opts.empty()) {
+      size_t comma = extra_opts.find(',', pos);
+      std::string opt = extra_opts.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      pos = comma == std::string::npos ? extra_opts.size() + 1 : comma + 1;
+      if (opt.rfind("conf=", 0) == 0) conf = opt.substr(5);
+      else if (opt.rfind("fs=", 0) == 0) fo.fs_name = opt.substr(3);
+      else if (opt.rfind("subvolume=", 0) == 0) fo.subvolume = opt.substr(10);
+      else if (opt.empty() || opt == "defaults" || opt == "_netdev" || opt == "nofail" ||
+               opt == "noauto" || opt == "auto" || opt == "user" || opt == "nouser") continue;
+      else rest += (rest.empty() ? "" : ",") + opt;
+    }
+    extra_opts = rest;
+  }
+  mountpoint = fs::mount_path(mountpoint);
+  if (!hold_sock.empty()) {
+    int null_fd = open("/dev/null", O_RDWR);
+    dup2(null_fd, STDIN_FILENO);
+    dup2(null_fd, STDOUT_FILENO);
+    dup2(null_fd, STDERR_FILENO);
+    return fs::run_holder(hold_sock, mountpoint, hold_fd, fs::decode_state(hold_state));
+  }
+  // A mount whose cairn-fuse died or was stopped for an upgrade: take it over.
+  std::optional<fs::HeldMount> held;
+  if (auto st = fs::holder_status(mountpoint); st.ok()) {
+    if (*st == "attached") {
+      std::fprintf(stderr, "cairn-fuse: %s is mounted and served already\n", mountpoint.c_str());
+      return 1;
+    }
+    auto h = fs::fetch_held(mountpoint);
+    if (!h.ok()) {
+      std::fprintf(stderr, "cairn-fuse: %s\n", h.status().to_string().c_str());
+      return 1;
+    }
+    held = *h;
+    fo.fs_name = held->fs_name;  // serve exactly what the mount served
+    fo.subvolume = held->subvolume;
+  }
   if (fo.client_name.empty()) {
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
@@ -56,7 +122,7 @@ int main(int argc, char** argv) {
   int ready_fd = -1;
   if (!foreground) {
     int p[2];
-    if (pipe(p) != 0) {
+    if (pipe2(p, O_CLOEXEC) != 0) {
       std::perror("pipe");
       return 1;
     }
@@ -95,6 +161,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   fs::FuseFs fs(**cluster, opts->key, fo);
+  if (held) fs.mdsc_resume = held->session;
   if (Status st = fs.connect(); !st.ok()) {
     report(ready_fd, st.to_string());
     return 1;
@@ -116,11 +183,31 @@ int main(int argc, char** argv) {
     report(ready_fd, "cannot install signal handlers");
     return 1;
   }
-  if (fuse_session_mount(se, mountpoint.c_str()) != 0) {
-    report(ready_fd, "cannot mount on " + mountpoint + " (does it exist? is /dev/fuse there?)");
-    return 1;
+  std::string self_exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  if (held) {
+    std::string fd_path = "/dev/fd/" + std::to_string(held->fuse_fd);
+    if (fuse_session_mount(se, fd_path.c_str()) != 0) {
+      report(ready_fd, "cannot take over the descriptor of " + mountpoint);
+      return 1;
+    }
+    fs::inject_init(se);
+  } else {
+    if (fuse_session_mount(se, mountpoint.c_str()) != 0) {
+      report(ready_fd, "cannot mount on " + mountpoint + " (does it exist? is /dev/fuse there?)");
+      return 1;
+    }
+    fs::HeldMount state;
+    state.session = fs.mdsc->session();
+    state.fs_name = fo.fs_name;
+    state.subvolume = fo.subvolume;
+    if (Status st = fs::spawn_holder(self_exe, mountpoint, fuse_session_fd(se), state);
+        !st.ok()) {
+      spdlog::warn("{}: this mount will not survive a cairn-fuse restart", st.to_string());
+    }
   }
+  int holder_conn = fs::attach_to_holder(mountpoint);
   fs.attach(se);
+  bool resent = held && fs::request_resend(fuse_session_fd(se));
   if (!foreground) {
     int null_fd = open("/dev/null", O_RDWR);
     int log_fd = log_file.empty() ? null_fd
@@ -132,16 +219,30 @@ int main(int argc, char** argv) {
     if (chdir("/") != 0) spdlog::warn("chdir /: {}", std::strerror(errno));
     report(ready_fd, "");
   }
-  spdlog::info("mounted filesystem {}{} on {}", fo.fs_name,
-               fo.subvolume.empty() ? "" : " subvolume " + fo.subvolume, mountpoint);
+  if (held) {
+    spdlog::info("took over the live mount on {} (MDS session {}){}", mountpoint, held->session,
+                 resent ? "; the kernel re-sent the requests in flight"
+                        : "; this kernel cannot re-send requests in flight");
+  } else {
+    spdlog::info("mounted filesystem {}{} on {}", fo.fs_name,
+                 fo.subvolume.empty() ? "" : " subvolume " + fo.subvolume, mountpoint);
+  }
   fuse_loop_config cfg;
   std::memset(&cfg, 0, sizeof cfg);
   cfg.clone_fd = 0;
   cfg.max_idle_threads = 16;
   int rc = fuse_session_loop_mt(se, &cfg);
-  spdlog::info("unmounted {}", mountpoint);
-  fs.shutdown();
-  fuse_session_unmount(se);
+  // Stopped by a signal while still mounted: leave the mount to the holder
+  // (applications stall) for the next cairn-fuse to take over.
+  bool handed_over = holder_conn >= 0 && fs::is_mounted(mountpoint);
+  if (handed_over) {
+    spdlog::info("stopping; {} stays mounted for the next cairn-fuse to take over", mountpoint);
+    fs.detach();
+  } else {
+    spdlog::info("unmounted {}", mountpoint);
+    fs.shutdown();
+    fuse_session_unmount(se);
+  }
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   fuse_opt_free_args(&args);

@@ -12,9 +12,11 @@ chmod 0755 "$DIR"  # unprivileged users must reach the mounts for the EACCES che
 A=$DIR/a
 B=$DIR/b
 FAILED=0
+# From /proc/mounts: stat-ing a mount whose daemon is gone would block.
+mounted() { grep -q " $1 fuse" /proc/mounts; }
 cleanup() {
   set +e
-  for m in "$A" "$B" "$DIR/sub"; do mountpoint -q "$m" && fusermount3 -u -z "$m"; done
+  for m in "$A" "$B" "$DIR/sub"; do mounted "$m" && fusermount3 -u -z "$m"; done
   "$BIN/cairn" down --dir "$DIR" >/dev/null 2>&1
   if [ "$FAILED" = 0 ]; then rm -rf "$DIR"; else echo "kept $DIR for inspection"; fi
 }
@@ -37,7 +39,7 @@ step "cluster with two MDSes"
 mkdir -p "$A" "$B" "$DIR/sub" "$DIR/src"
 ctl fs mount "$A" >/dev/null || fail "mount A"
 ctl fs mount "$B" >/dev/null || fail "mount B"
-mountpoint -q "$A" && mountpoint -q "$B" || fail "not mounted"
+mounted "$A" && mounted "$B" || fail "not mounted"
 if ctl fs mount "$A" 2>/dev/null; then fail "a second mount on the same directory was accepted"; fi
 if ctl fs mount "$DIR/nope" 2>/dev/null; then fail "mount on a missing directory was accepted"; fi
 if ctl fs mount "$DIR/src" --fs nosuchfs 2>/dev/null; then fail "mount of a missing filesystem was accepted"; fi
@@ -252,6 +254,13 @@ import json, sys
 v = [s for s in json.load(sys.stdin) if s["name"] == "vol1"][0]
 assert v["used_bytes"] >= 10000000 and v["quota_bytes"] == 64 << 20, v' || fail "subvolume ls usage"
 fusermount3 -u "$DIR/sub" || fail "unmount subvolume"
+# The fstab / mount(8) form, as a CSI node plugin or /etc/fstab would use it.
+# (`fuse.cairn-fuse` as the type finds cairn-fuse on mount's own PATH; the
+# TYPE#SOURCE form names the binary where it is.)
+mount -t fuse "$BIN/cairn-fuse#cairnfs/vol1" "$DIR/sub" -o "conf=$DIR/cairn.conf,_netdev" \
+  || fail "mount -t fuse cairn-fuse#cairnfs/vol1"
+cmp <(cat "$DIR/sub/five") <(cat "$B/volumes/vol1/five") || fail "fstab-style subvolume mount content"
+umount "$DIR/sub" || fail "umount of the fstab-style mount"
 ctl fs subvolume rm vol1 >/dev/null || fail "subvolume rm"
 [ ! -e "$B/volumes/vol1" ] || fail "subvolume still there after rm"
 
@@ -270,6 +279,35 @@ new=$(ctl fs status --format json | python3 -c 'import json,sys; print(json.load
 [ "$new" != "$active" ] || fail "the standby did not take over"
 cmp "$DIR/blob" "$B/blob" || fail "data after failover"
 "$BIN/cairn" start --dir "$DIR" "$active" >/dev/null || fail "restart $active as standby"
+
+step "restart-safe mount: kill -9 and SIGTERM cairn-fuse under I/O, take over the live mount"
+cat > "$DIR/io_loop.py" <<'PY'
+import os, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(d, exist_ok=True)
+held = open(f"{d}/held", "w+")  # stays open across the daemon's restart
+for i in range(n):
+    with open(f"{d}/f{i}", "w") as f: f.write(str(i) * 100)
+    if open(f"{d}/f{i}").read() != str(i) * 100: sys.exit(f"f{i} read back wrong")
+    held.write(f"{i}\n"); held.flush()
+    time.sleep(0.02)
+held.seek(0)
+if held.read().split() != [str(i) for i in range(n)]: sys.exit("the held file lost writes")
+PY
+fuse_pid() { ps -eo pid,args | awk -v m="$1" '$2 ~ /cairn-fuse$/ && $3 == m {print $1}'; }
+for sig in KILL TERM; do
+  pid=$(fuse_pid "$A")
+  [ -n "$pid" ] || fail "no cairn-fuse serves $A"
+  timeout 300 python3 "$DIR/io_loop.py" "$A/restart-$sig" 150 &
+  loop=$!
+  sleep 1
+  kill -$sig "$pid"
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  mounted "$A" || fail "the mount went away with cairn-fuse (SIG$sig)"
+  ctl fs mount "$A" | grep -q "resumed serving" || fail "no takeover after SIG$sig"
+  wait $loop || fail "I/O failed across a cairn-fuse restart (SIG$sig): it must stall, not fail"
+done
+if ctl fs mount "$A" 2>/dev/null; then fail "a second daemon was started on a served mount"; fi
 
 step "full restart: unmount, cairn down, cairn up, mount, compare"
 find "$A/tree" -type f -exec md5sum {} + | sort > "$DIR/before.md5"
