@@ -57,8 +57,10 @@ C_META=$(meta "$M/meta")
 C_SW=$(fio_mbs "$M" write 1M 4 bw "--end_fsync=1")
 echo 3 > /proc/sys/vm/drop_caches
 C_SR=$(fio_mbs "$M" read 1M 4 bw "")
+# Second epoch right after the first (fio's default invalidate=1 would drop
+# the page cache that serves it).
+C_EPOCH=$(fio_mbs "$M" read 1M 4 bw "--invalidate=0")
 C_RR=$(fio_mbs "$M" randread 4k 1 iops "--runtime=15 --time_based")
-C_EPOCH=$(fio_mbs "$M" read 1M 4 bw "")  # second epoch: the page cache serves it
 
 ratio() { python3 -c "a,b='$1','$2'; print('n/a' if '?' in (a+b) or float(b)==0 else f'{float(a)/float(b):.2f}')"; }
 read -r lc lr ls lu <<<"$L_META"
