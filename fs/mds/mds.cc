@@ -128,44 +128,46 @@ awaitable<void> Mds::lease_loop() {
 
 // ---- loading and replay ----
 
+awaitable<Result<std::map<std::string, std::string>>> Mds::read_omap(std::string obj) {
+  std::map<std::string, std::string> all;
+  std::string after;
+  for (;;) {
+    auto r = co_await cluster_.async_execute(meta_, obj, rbd::ops(list_op(after, kDirPage)));
+    Status st = rbd::op_status(r);
+    if (st.is(Code::kNotFound)) break;  // never written: empty
+    if (!st.ok()) co_return st;
+    OpResult& res = r->results[0];
+    if (res.kvs.empty()) break;
+    after = res.kvs.rbegin()->first;
+    bool more = res.more;
+    all.merge(res.kvs);
+    if (!more) break;
+  }
+  co_return all;
+}
+
 awaitable<Status> Mds::load() {
-  // Inode table, shard by shard.
+  // Inode table, shard by shard, then every directory's entries.
   std::vector<Ino> dirs;
   for (int shard = 0; shard < kInodeShards; ++shard) {
     std::string obj = inode_shard_object(static_cast<Ino>(shard));
-    std::string after;
-    for (;;) {
-      auto r = co_await cluster_.async_execute(meta_, obj, rbd::ops(list_op(after, kDirPage)));
-      Status st = rbd::op_status(r);
-      if (st.is(Code::kNotFound)) break;
-      if (!st.ok()) co_return st;
-      const OpResult& res = r->results[0];
-      for (const auto& [k, v] : res.kvs) {
-        auto i = Inode::decode(v);
-        if (!i.ok()) co_return Status::Corruption("inode " + k + " in " + obj);
-        if (i->is_dir()) dirs.push_back(i->ino);
-        ns_.apply(Update::put_inode(*i));
-        after = k;
-      }
-      if (!res.more) break;
+    auto kvs = co_await read_omap(obj);
+    if (!kvs.ok()) co_return kvs.status();
+    for (const auto& [k, v] : *kvs) {
+      auto i = Inode::decode(v);
+      if (!i.ok()) co_return Status::Corruption("inode " + k + " in " + obj);
+      if (i->is_dir()) dirs.push_back(i->ino);
+      ns_.apply(Update::put_inode(*i));
     }
   }
   for (Ino dir : dirs) {
     std::string obj = dir_object(dir);
-    std::string after;
-    for (;;) {
-      auto r = co_await cluster_.async_execute(meta_, obj, rbd::ops(list_op(after, kDirPage)));
-      Status st = rbd::op_status(r);
-      if (st.is(Code::kNotFound)) break;
-      if (!st.ok()) co_return st;
-      const OpResult& res = r->results[0];
-      for (const auto& [name, v] : res.kvs) {
-        auto de = Dentry::decode(v);
-        if (!de.ok()) co_return Status::Corruption("dentry " + name + " in " + obj);
-        ns_.apply(Update::put_dentry(dir, name, de->ino, de->type));
-        after = name;
-      }
-      if (!res.more) break;
+    auto kvs = co_await read_omap(obj);
+    if (!kvs.ok()) co_return kvs.status();
+    for (const auto& [name, v] : *kvs) {
+      auto de = Dentry::decode(v);
+      if (!de.ok()) co_return Status::Corruption("dentry " + name + " in " + obj);
+      ns_.apply(Update::put_dentry(dir, name, de->ino, de->type));
     }
   }
   // Journal head: the checkpointed sequence and the first live segment.
@@ -222,15 +224,7 @@ awaitable<Status> Mds::replay_journal() {
       if (e.seq <= tail_seq_) continue;
       for (const Update& u : e.updates) ns_.apply(u);
       // Replayed entries still have to reach the objects.
-      for (const Update& u : e.updates) {
-        switch (u.kind) {
-          case Update::kPutInode: dirty_.inodes[u.inode.ino] = u.inode; break;
-          case Update::kRmInode: dirty_.inodes[u.ino] = std::nullopt; break;
-          case Update::kPutDentry: dirty_.dentries[u.dir][u.name] = Dentry{u.ino, u.type}; break;
-          case Update::kRmDentry: dirty_.dentries[u.dir][u.name] = std::nullopt; break;
-          case Update::kMaxIno: dirty_.max_ino = std::max(dirty_.max_ino, u.ino); break;
-        }
-      }
+      for (const Update& u : e.updates) track_dirty(u);
       ++replayed;
     }
     ++seg;
@@ -243,6 +237,16 @@ awaitable<Status> Mds::replay_journal() {
 }
 
 // ---- journal ----
+
+void Mds::track_dirty(const Update& u) {
+  switch (u.kind) {
+    case Update::kPutInode: dirty_.inodes[u.inode.ino] = u.inode; break;
+    case Update::kRmInode: dirty_.inodes[u.ino] = std::nullopt; break;
+    case Update::kPutDentry: dirty_.dentries[u.dir][u.name] = Dentry{u.ino, u.type}; break;
+    case Update::kRmDentry: dirty_.dentries[u.dir][u.name] = std::nullopt; break;
+    case Update::kMaxIno: dirty_.max_ino = std::max(dirty_.max_ino, u.ino); break;
+  }
+}
 
 uint64_t Mds::submit(Txn txn) {
   uint64_t seq = next_seq_++;
@@ -310,15 +314,7 @@ awaitable<void> Mds::journal_loop() {
     journal_bytes_->inc(len);
     for (const JournalEntry& e : batch) {
       segment_last_seq_[segment_] = e.seq;
-      for (const Update& u : e.updates) {
-        switch (u.kind) {
-          case Update::kPutInode: dirty_.inodes[u.inode.ino] = u.inode; break;
-          case Update::kRmInode: dirty_.inodes[u.ino] = std::nullopt; break;
-          case Update::kPutDentry: dirty_.dentries[u.dir][u.name] = Dentry{u.ino, u.type}; break;
-          case Update::kRmDentry: dirty_.dentries[u.dir][u.name] = std::nullopt; break;
-          case Update::kMaxIno: dirty_.max_ino = std::max(dirty_.max_ino, u.ino); break;
-        }
-      }
+      for (const Update& u : e.updates) track_dirty(u);
     }
     durable_seq_ = batch.back().seq;
     durable_->notify_all();

@@ -69,6 +69,10 @@ class Mds {
   boost::asio::awaitable<Status> acquire_lease();
   boost::asio::awaitable<Status> renew_lease();
   boost::asio::awaitable<Status> load();
+  // Every key of an omap object (empty if it was never written).
+  boost::asio::awaitable<Result<std::map<std::string, std::string>>> read_omap(std::string obj);
+  // Records a durable update for the next checkpoint.
+  void track_dirty(const Update& u);
   boost::asio::awaitable<Status> replay_journal();
   boost::asio::awaitable<void> journal_loop();
   boost::asio::awaitable<void> checkpoint_loop();

@@ -1,5 +1,7 @@
 #include "rgw/store/users.h"
 
+#include "client/pools.h"
+
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -46,31 +48,8 @@ bool valid_user_name(std::string_view n) {
 }
 
 Status ensure_pools(client::Client& c, const PoolNames& pools) {
-  for (auto [name, pg] : {std::pair{pools.meta, pools.meta_pg}, std::pair{pools.data, pools.data_pg}}) {
-    if (c.pool_id(name).ok()) continue;
-    ClusterMap m = c.map();
-    uint32_t osds = 0;
-    for (const auto& [id, o] : m.osds) osds += o.in ? 1 : 0;
-    uint32_t size = std::max<uint32_t>(1, std::min<uint32_t>(3, osds));
-    MapCommand cmd{.op = MapOp::kPoolCreate};
-    cmd.pool.name = name;
-    cmd.pool.size = size;
-    cmd.pool.min_size = size >= 3 ? 2 : 1;
-    cmd.pool.pg_num = pg;
-    cmd.pool.failure_domain = FailureDomain::kHost;
-    auto r = c.command(cmd);
-    if (!r.ok() && !r.status().is(Code::kAlreadyExists)) {
-      return Status(r.status().code(), "create pool " + name + ": " + r.status().message());
-    }
-    if (r.ok() && !r->head.status.ok() && !r->head.status.is(Code::kAlreadyExists)) {
-      return Status(r->head.status.code(), "create pool " + name + ": " + r->head.status.message());
-    }
-    for (int i = 0; i < 150 && !c.pool_id(name).ok(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (!c.pool_id(name).ok()) return Status::TimedOut("pool " + name + " did not appear in the map");
-  }
-  return Status::Ok();
+  CAIRN_RETURN_IF_ERROR(client::ensure_pool(c, pools.meta, pools.meta_pg));
+  return client::ensure_pool(c, pools.data, pools.data_pg);
 }
 
 AccessKey generate_key() {
