@@ -36,7 +36,7 @@ enum class MdsOp : uint16_t {
   kGetxattr,      // ino, name -> value
   kListxattr,     // ino -> names (entries)
   kRemovexattr,   // ino, name
-  kReaddir,       // ino, name = after, length = max -> entries, more
+  kReaddir,       // ino, name = after, length = max, flags kReaddirPlus -> entries (+ inodes), more
   kOpen,          // ino (counts an open for unlink-while-open)
   kRelease,       // ino, offset = lock owner (drops its flock locks)
   kStatfs,        // -> statfs
@@ -50,6 +50,8 @@ enum class MdsOp : uint16_t {
   kStatus,        // -> value = JSON status
   kCreate,        // kMknod + kOpen in one round trip (open(O_CREAT))
 };
+
+inline constexpr uint32_t kReaddirPlus = 1;  // kReaddir: also return each entry's inode
 
 struct MdsRequest {
   MdsOp op = MdsOp::kGetattr;

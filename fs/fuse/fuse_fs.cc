@@ -56,6 +56,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   conn->max_readahead = 8 << 20;
   conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_AUTO_INVAL_DATA;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   // open(O_TRUNC) arrives as open + setattr(size 0), which truncates at the MDS.
   conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
   if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
@@ -306,30 +307,51 @@ void op_opendir(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
   }
 }
 
-void op_readdir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+// Offsets: 0 ".", 1 "..", 2+k the k-th entry fetched. With plus, each entry
+// carries its attributes, so `ls -l` or a dataset scan needs no lookups.
+void readdir_common(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+                    bool plus) {
   FuseFs* fs = self(r);
   auto* dh = fs->dir(fi);
-  // Offsets: 0 ".", 1 "..", 2+k the k-th entry fetched.
   std::string buf(size, '\0');
   size_t used = 0;
-  auto add = [&](const char* name, fuse_ino_t i, uint32_t type, off_t next) {
-    struct stat st;
-    std::memset(&st, 0, sizeof st);
-    st.st_ino = i;
-    st.st_mode = type;
-    size_t need = fuse_add_direntry(r, nullptr, 0, name, nullptr, 0);
+  auto add = [&](const char* name, fuse_ino_t i, uint32_t type, off_t next,
+                 const Inode* attrs) {
+    size_t need = plus ? fuse_add_direntry_plus(r, nullptr, 0, name, nullptr, 0)
+                       : fuse_add_direntry(r, nullptr, 0, name, nullptr, 0);
     if (used + need > size) return false;
-    fuse_add_direntry(r, buf.data() + used, size - used, name, &st, next);
+    if (plus) {
+      fuse_entry_param e;
+      std::memset(&e, 0, sizeof e);
+      if (attrs != nullptr && attrs->ino != 0) {
+        fs->remember(*attrs);
+        e.ino = i;
+        e.attr_timeout = fs->opts.attr_timeout;
+        e.entry_timeout = fs->opts.entry_timeout;
+        fs->fill_stat(*attrs, &e.attr);
+      } else {  // "." and "..": no entry for the kernel to cache
+        e.attr.st_ino = i;
+        e.attr.st_mode = type;
+      }
+      fuse_add_direntry_plus(r, buf.data() + used, size - used, name, &e, next);
+    } else {
+      struct stat st;
+      std::memset(&st, 0, sizeof st);
+      st.st_ino = i;
+      st.st_mode = type;
+      fuse_add_direntry(r, buf.data() + used, size - used, name, &st, next);
+    }
     used += need;
     return true;
   };
-  if (off == 0 && !add(".", ino, S_IFDIR, 1)) goto done;
-  if (off <= 1 && !add("..", FUSE_ROOT_ID, S_IFDIR, 2)) goto done;
+  if (off == 0 && !add(".", ino, S_IFDIR, 1, nullptr)) goto done;
+  if (off <= 1 && !add("..", FUSE_ROOT_ID, S_IFDIR, 2, nullptr)) goto done;
   for (size_t k = off > 2 ? static_cast<size_t>(off - 2) : 0;; ++k) {
     while (k >= dh->entries.size() && !dh->complete) {
       MdsRequest q = make(MdsOp::kReaddir, r, fs->to_ino(ino));
       q.name = dh->entries.empty() ? std::string() : dh->entries.back().name;
       q.length = 1024;
+      q.flags = plus ? kReaddirPlus : 0;
       auto rep = fs->mds(std::move(q), r);
       if (!rep.ok() || rep->err != 0) {
         if (used == 0) {
@@ -338,15 +360,40 @@ void op_readdir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_
         }
         goto done;
       }
-      for (auto& e : rep->entries) dh->entries.push_back(std::move(e));
+      bool with_attrs = rep->inodes.size() == rep->entries.size();
+      for (size_t n = 0; n < rep->entries.size(); ++n) {
+        dh->entries.push_back(std::move(rep->entries[n]));
+        dh->inodes.push_back(with_attrs ? std::move(rep->inodes[n]) : Inode{});
+      }
       if (!rep->more) dh->complete = true;
     }
     if (k >= dh->entries.size()) break;
     const DirEntry& e = dh->entries[k];
-    if (!add(e.name.c_str(), fs->to_fuse(e.ino), e.type, static_cast<off_t>(k + 3))) break;
+    const Inode* attrs = plus && dh->inodes[k].ino != 0 ? &dh->inodes[k] : nullptr;
+    if (plus && attrs == nullptr) {
+      // Fetched without attributes earlier on this handle: a plain entry
+      // would make the kernel cache a dentry without attributes.
+      MdsRequest q = make(MdsOp::kGetattr, r, e.ino);
+      auto rep = fs->mds(std::move(q), r);
+      if (rep.ok() && rep->err == 0) {
+        dh->inodes[k] = rep->inode;
+        attrs = &dh->inodes[k];
+      } else {
+        continue;  // gone meanwhile
+      }
+    }
+    if (!add(e.name.c_str(), fs->to_fuse(e.ino), e.type, static_cast<off_t>(k + 3), attrs)) break;
   }
 done:
   fuse_reply_buf(r, buf.data(), used);
+}
+
+void op_readdir(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  readdir_common(r, ino, size, off, fi, false);
+}
+
+void op_readdirplus(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  readdir_common(r, ino, size, off, fi, true);
 }
 
 void op_releasedir(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
@@ -546,6 +593,7 @@ const fuse_lowlevel_ops kOps = [] {
   o.fsync = op_fsync;
   o.opendir = op_opendir;
   o.readdir = op_readdir;
+  o.readdirplus = op_readdirplus;
   o.releasedir = op_releasedir;
   o.fsyncdir = op_fsyncdir;
   o.statfs = op_statfs;

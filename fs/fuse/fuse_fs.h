@@ -51,6 +51,7 @@ class FuseFs {
   };
   struct DirHandle {
     std::vector<DirEntry> entries;  // fetched so far, in order
+    std::vector<Inode> inodes;      // their attributes (readdirplus), same order
     bool complete = false;
   };
 

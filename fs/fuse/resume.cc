@@ -26,7 +26,8 @@ void inject_init(fuse_session* se) {
   // What the kernel offers; op_init picks from these exactly as at mount.
   msg.i.flags = FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_BIG_WRITES | FUSE_FLOCK_LOCKS |
                 FUSE_AUTO_INVAL_DATA | FUSE_SPLICE_WRITE | FUSE_SPLICE_MOVE | FUSE_MAX_PAGES |
-                FUSE_DONT_MASK | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT;
+                FUSE_DONT_MASK | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT |
+                FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
   fuse_buf buf;
   std::memset(&buf, 0, sizeof buf);
   buf.mem = &msg;

@@ -598,6 +598,12 @@ void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply*
     case MdsOp::kReaddir: {
       size_t max = req.length == 0 || req.length > 4096 ? 4096 : req.length;
       e = ns_.readdir(req.ino, req.name, max, &rep->entries, &rep->more);
+      if (e == 0 && (req.flags & kReaddirPlus)) {  // attributes too (readdirplus)
+        for (const DirEntry& de : rep->entries) {
+          const Inode* i = ns_.find(de.ino);
+          rep->inodes.push_back(i != nullptr ? *i : Inode{});
+        }
+      }
       break;
     }
     case MdsOp::kOpen:
