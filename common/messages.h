@@ -32,6 +32,7 @@ enum class MsgType : uint16_t {
   kPgPush = 25,         // PgPushRequest -> StatusReply (recovery)
   kPgScrubMap = 26,     // ScrubMapRequest -> ScrubMapReply (one member's inventory)
   kPgScrub = 27,        // ScrubRequest -> ScrubReply (client -> primary)
+  kPgActivate = 28,     // PgActivate -> StatusReply (primary -> up members, before serving)
 };
 
 // Every reply starts with a status; a non-ok status may carry a hint
@@ -100,6 +101,7 @@ struct PgStat {
   uint64_t objects = 0;
   uint64_t bytes = 0;
   uint64_t degraded_objects = 0;
+  std::vector<OsdId> blocked_by;  // "down": peering waits for one of these OSDs
 };
 
 struct OsdReport {
@@ -230,6 +232,7 @@ struct PgInfoReply {
   StatusReply head;
   uint64_t last_update = 0;
   uint64_t objects = 0;
+  std::string history;  // encoded osd::PgHistory: the intervals this OSD observed
   std::string encode() const;
   static Result<PgInfoReply> decode(std::string_view b);
 };
@@ -277,6 +280,22 @@ struct PgObjectReply {
   ObjectData object;
   std::string encode() const;
   static Result<PgObjectReply> decode(std::string_view b);
+};
+
+// The primary activates the PG in the interval with up set `up`: members
+// record it (and `acting`, the members holding every acked write) durably
+// before answering, so later peering knows this interval may have acked
+// writes and whom to ask. Sent again when backfill grows the acting set or
+// the PG becomes clean (last_epoch_clean > 0 lets members prune history).
+struct PgActivate {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  Epoch map_epoch = 0;
+  std::vector<OsdId> up;
+  std::vector<OsdId> acting;
+  Epoch last_epoch_clean = 0;
+  std::string encode() const;
+  static Result<PgActivate> decode(std::string_view b);
 };
 
 struct PgPushRequest {

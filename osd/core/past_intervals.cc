@@ -178,15 +178,25 @@ PriorSet build_prior_set(const std::map<OsdId, PgHistory>& heard, Epoch current_
     out.reasons.push_back(fmt::format("{}; waiting for osd.{}", what, fmt::join(live, ", osd.")));
   };
 
+  // The newest interval known to have gone active hides older ones: its
+  // acting members were brought up to date before it served anything (Ceph:
+  // last_epoch_started). It binds even if it could not ack writes itself.
+  Epoch started = 0;
+  for (const auto& g : groups) {
+    if (g.activated && g.last < current_first) started = std::max(started, g.first);
+  }
   for (const auto& g : groups) {
     if (g.last >= current_first) continue;  // another view of the present interval
-    if (g.up.empty() || g.up.size() < g.min_size) continue;  // could not ack writes
+    if (g.last < started) continue;
     std::set<OsdId> members(g.up.begin(), g.up.end());
     bool member_heard = false;
     for (OsdId o : members) member_heard |= heard.count(o) > 0;
     if (!member_heard) {
-      need_one_of(members, fmt::format("{} [{}] may have acked writes", range(g.first, g.last),
-                                       fmt::join(g.up, ",")));
+      bool could_ack = !g.up.empty() && g.up.size() >= g.min_size;
+      if (could_ack || g.activated) {
+        need_one_of(members, fmt::format("{} [{}] may have acked writes", range(g.first, g.last),
+                                         fmt::join(g.up, ",")));
+      }
       continue;
     }
     // A heard member would know if the primary had activated the interval.
@@ -199,7 +209,7 @@ PriorSet build_prior_set(const std::map<OsdId, PgHistory>& heard, Epoch current_
   // Epochs since the PG was clean that no heard OSD observed: whoever was in
   // the interval before them and has not been heard may have gone on writing.
   std::sort(covered.begin(), covered.end());
-  Epoch next = les;  // first epoch not known to be covered
+  Epoch next = std::max(les, started);  // first epoch not known to be covered
   std::vector<std::pair<Epoch, Epoch>> gaps;
   for (const auto& [first, last] : covered) {
     if (next >= current_first) break;

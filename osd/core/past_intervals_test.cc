@@ -238,6 +238,28 @@ TEST(PriorSet, PruningOnceCleanForgetsOldIntervals) {
   EXPECT_FALSE(p.blocked());
 }
 
+TEST(PriorSet, TheNewestActivatedIntervalHidesOlderOnes) {
+  // osd.5 wrote alone at 1-3, but [0,1] went active at 4 after peering
+  // (which needed osd.5 then): its acting members hold all of that.
+  PgHistory a = history_of({{1, {5}}, {4, {0, 1}}, {9, {0}}}, 1);
+  a.intervals[0].activated = true;
+  a.intervals[0].acting = {5};
+  a.intervals[1].activated = true;
+  a.intervals[1].acting = {0, 1};
+  PriorSet p = build_prior_set({{0, a}}, 9, {0}, {0, 1, 5});
+  EXPECT_FALSE(p.blocked()) << p.reasons[0];
+  // It binds even when it could not ack writes: size 2, min_size 2, osd.1
+  // alone was activated (peered) and its acting set is the only complete one.
+  PgHistory b = history_of({{1, {0, 1}}, {4, {1}}, {9, {0}}}, 2);
+  b.intervals[0].activated = true;
+  b.intervals[0].acting = {1};
+  b.intervals[1].activated = true;
+  b.intervals[1].acting = {1};
+  p = build_prior_set({{0, b}}, 9, {0}, {0, 1});
+  EXPECT_TRUE(p.blocked());
+  EXPECT_EQ(p.blocked_by, (std::set<OsdId>{1}));
+}
+
 TEST(PriorSet, FreshPgHasNothingToWaitFor) {
   PgHistory h = history_of({{7, {0, 1, 2}}}, 2);
   PriorSet p = build_prior_set({{0, h}}, 7, {0, 1, 2}, {0, 1, 2});

@@ -148,9 +148,16 @@ awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
   auto deadline = std::chrono::steady_clock::now() + kActiveWait;
   uint64_t gen = pg->peering_gen;
   while ((pg->state == PgState::kPeering || (pg->paused && has_writes(req.ops))) &&
-         gen == pg->peering_gen) {
+         gen == pg->peering_gen && pg->blocked_by.empty()) {
     if (std::chrono::steady_clock::now() >= deadline) break;
     co_await pg->state_changed.wait_until(deadline);
+  }
+  if (!pg->blocked_by.empty()) {
+    std::string who;
+    for (OsdId o : pg->blocked_by) who += (who.empty() ? "osd." : ", osd.") + std::to_string(o);
+    reply.head = stale("PG " + id.to_string() + " is down: waiting for " + who +
+                       ", which may hold acknowledged writes");
+    co_return reply;
   }
   if (pg->state != PgState::kActive || gen != pg->peering_gen) {
     reply.head = stale("PG " + id.to_string() + " is not active yet (peering)");
