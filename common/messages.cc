@@ -200,6 +200,9 @@ void OsdReport::encode(Encoder& e) const {
     e.u32(static_cast<uint32_t>(p.blocked_by.size()));
     for (OsdId o : p.blocked_by) e.i32(o);
   }
+  e.u64(recovery_objects_left);
+  e.f64(recovery_objects_per_sec);
+  e.f64(recovery_bytes_per_sec);
 }
 
 OsdReport OsdReport::decode(Decoder& d) {
@@ -224,6 +227,9 @@ OsdReport OsdReport::decode(Decoder& d) {
     for (uint32_t j = 0; j < nb && d.ok(); ++j) p.blocked_by.push_back(d.i32());
     r.pgs.push_back(std::move(p));
   }
+  r.recovery_objects_left = d.u64();
+  r.recovery_objects_per_sec = d.f64();
+  r.recovery_bytes_per_sec = d.f64();
   return r;
 }
 

@@ -112,6 +112,11 @@ struct OsdReport {
   uint64_t avail_bytes = 0;
   uint64_t ops = 0;  // client ops served since start
   std::vector<PgStat> pgs;
+  // Recovery and backfill this OSD drives (as primary): objects still to
+  // copy in the passes under way, and the rates since its previous report.
+  uint64_t recovery_objects_left = 0;
+  double recovery_objects_per_sec = 0;
+  double recovery_bytes_per_sec = 0;
   uint64_t received_ms = 0;  // set by the monitor (its own clock)
   void encode(Encoder& e) const;
   static OsdReport decode(Decoder& d);

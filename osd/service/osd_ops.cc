@@ -163,6 +163,10 @@ awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
     reply.head = stale("PG " + id.to_string() + " is not active yet (peering)");
     co_return reply;
   }
+  if (pg->paused && has_writes(req.ops)) {
+    reply.head = stale("PG " + id.to_string() + " is admitting a backfilled member");
+    co_return reply;
+  }
   if (has_writes(req.ops)) co_return co_await do_write(pg, *pool, std::move(req));
   co_return co_await do_read(pg, std::move(req));
 }
@@ -304,6 +308,13 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   }
   if (gen != pg->peering_gen || pg->state != PgState::kActive) {
     reply.head = stale("PG " + pg->id.to_string() + " changed while the op ran");
+    co_return reply;
+  }
+  // A backfill cut-over started while we read the object: it copies what
+  // it lists once the writes in flight are done, and this one would skip
+  // the target and miss that list. The client resends.
+  if (pg->paused) {
+    reply.head = stale("PG " + pg->id.to_string() + " is admitting a backfilled member");
     co_return reply;
   }
 

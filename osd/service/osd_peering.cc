@@ -32,6 +32,7 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr Millis kPeerTimeout{10000};
 constexpr size_t kPushBatchBytes = 8u << 20;
 constexpr size_t kPushBatchObjects = 64;
+constexpr int kMaxBulkPasses = 4;
 
 
 std::string encode_info(uint64_t last_update, uint64_t objects, int64_t bytes) {
@@ -203,7 +204,7 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
     }
     if (gen != pg->peering_gen) co_return;
     if (!st.ok()) {
-      spdlog::warn("PG {}: activation failed: {}", pg->id.to_string(), st.to_string());
+      if (!stopped_) spdlog::warn("PG {}: activation failed: {}", pg->id.to_string(), st.to_string());
       continue;
     }
     if (pg->recovering) {
@@ -317,7 +318,13 @@ awaitable<void> OsdService::backfill(PgPtr pg, uint64_t gen) {
     // Bulk pass while writes continue: the target's log head stays behind,
     // so if we fail before the cut-over, the next peering still sees it as
     // behind and copies again.
-    Status st = co_await push_all(pg, target, gen, PushHead::kKeep);
+    // Writes go on meanwhile; repeat while a pass still finds much to copy,
+    // so that the cut-over (writes paused) has little left.
+    size_t sent = 0;
+    Status st = co_await push_all(pg, target, gen, PushHead::kKeep, &sent);
+    for (int pass = 1; st.ok() && sent > kPushBatchObjects && pass < kMaxBulkPasses; ++pass) {
+      st = co_await push_all(pg, target, gen, PushHead::kKeep, &sent);
+    }
     if (st.ok() && gen == pg->peering_gen) {
       // Cut-over: stop new writes, let the ones in flight finish, copy what
       // changed meanwhile, then the target is a full member again.
@@ -450,6 +457,7 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   for (const auto& [name, v] : *local) {
     if (!remote->count(name)) drop.push_back(name);
   }
+  RecoveryLeft left(&recovery_objects_left_, fetch.size() + drop.size());
   for (const auto& name : fetch) {
     if (gen != pg->peering_gen) co_return Status::Unavailable("interval changed");
     const OsdInfo* osd = map_.find_osd(from);
@@ -463,11 +471,14 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
     if (!reply->head.status.ok()) co_return reply->head.status;
     Transaction txn;
     write_object(txn, pg->cid, reply->object);
+    uint64_t size = reply->object.data.size();
     Status st = co_await net::run_blocking(store_pool_, [&]() {
       return store_->submit(std::move(txn));
     });
     if (!st.ok()) co_return st;
     recovered_objects_->inc();
+    recovered_bytes_->inc(size);
+    left.done(1);
   }
   Transaction txn;
   for (const auto& name : drop) txn.remove(pg->cid, name);
@@ -478,6 +489,7 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   Status st = co_await net::run_blocking(store_pool_, [&]() {
     return store_->submit(std::move(txn));
   });
+  if (st.ok()) left.done(drop.size());
   if (st.ok() && (!fetch.empty() || !drop.empty())) {
     spdlog::info("PG {}: pulled {} object(s) and removed {} stale one(s) from osd.{}",
                  pg->id.to_string(), fetch.size(), drop.size(), from);
@@ -485,7 +497,8 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   co_return st;
 }
 
-awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head) {
+awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head,
+                                       size_t* sent) {
   auto remote = co_await list_remote(pg, to);
   if (!remote.ok()) co_return remote.status();
   auto local = co_await list_local(pg);
@@ -499,12 +512,15 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHea
   for (const auto& [name, v] : *remote) {
     if (!local->count(name)) drop.push_back(name);
   }
+  RecoveryLeft left(&recovery_objects_left_, send.size() + drop.size());
+  if (sent) *sent = send.size() + drop.size();
   size_t i = 0;
   bool final_sent = false;
   while (!final_sent) {
     if (gen != pg->peering_gen) co_return Status::Unavailable("interval changed");
+    // No throttle while setting the head: client I/O waits for this pass.
     int pause_ms = client_ops_inflight_ > 0 ? opts_.recovery_sleep_ms : opts_.recovery_sleep_idle_ms;
-    if (pause_ms > 0) co_await sleep_for(Millis(pause_ms));
+    if (pause_ms > 0 && head == PushHead::kKeep) co_await sleep_for(Millis(pause_ms));
     co_await acquire_recovery_slot();
     struct Slot {
       OsdService* self;
@@ -531,10 +547,12 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHea
                                    kPeerTimeout);
     if (!r.ok()) co_return r.status();
     Decoder d(r->payload);
-    auto head = StatusReply::decode(d);
-    if (!head.ok()) co_return head.status();
-    if (!head->status.ok()) co_return head->status;
+    auto ack = StatusReply::decode(d);
+    if (!ack.ok()) co_return ack.status();
+    if (!ack->status.ok()) co_return ack->status;
     recovered_objects_->inc(push.objects.size());
+    recovered_bytes_->inc(bytes);
+    left.done(push.objects.size());
   }
   if (!send.empty() || !drop.empty()) {
     spdlog::info("PG {}: pushed {} object(s) and {} removal(s) to osd.{}", pg->id.to_string(),

@@ -41,6 +41,8 @@ OsdService::OsdService(asio::io_context& io, OsdOptions opts, Metrics* metrics)
   repops_counter_ = &metrics_->counter("cairn_osd_replica_ops_total", "Replica writes applied");
   recovered_objects_ =
       &metrics_->counter("cairn_osd_recovered_objects_total", "Objects copied by recovery");
+  recovered_bytes_ =
+      &metrics_->counter("cairn_osd_recovered_bytes_total", "Object bytes copied by recovery");
   op_latency_ = &metrics_->histogram("cairn_osd_op_latency_seconds", "Client op latency",
                                      kLatencyBoundsSeconds);
 }
@@ -237,6 +239,8 @@ std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const 
 }
 
 awaitable<void> OsdService::report_loop() {
+  auto last_at = std::chrono::steady_clock::now();
+  uint64_t last_objects = recovered_objects_->value(), last_bytes = recovered_bytes_->value();
   while (!stopped_) {
     co_await sleep_for(Millis(opts_.report_ms));
     if (stopped_) break;
@@ -245,6 +249,17 @@ awaitable<void> OsdService::report_loop() {
     rep.osd = opts_.id;
     rep.map_epoch = map_.epoch;
     rep.ops = ops_counter_->value();
+    auto now = std::chrono::steady_clock::now();
+    double secs = std::chrono::duration<double>(now - last_at).count();
+    uint64_t objects = recovered_objects_->value(), bytes = recovered_bytes_->value();
+    if (secs > 0) {
+      rep.recovery_objects_per_sec = static_cast<double>(objects - last_objects) / secs;
+      rep.recovery_bytes_per_sec = static_cast<double>(bytes - last_bytes) / secs;
+    }
+    last_at = now;
+    last_objects = objects;
+    last_bytes = bytes;
+    rep.recovery_objects_left = recovery_objects_left_;
     if (stats.ok()) {
       rep.used_bytes = stats->used_bytes;
       rep.total_bytes = stats->fs_total_bytes;
@@ -300,8 +315,8 @@ void OsdService::on_map(const ClusterMap& map) {
         history_changed(*pg);
       }
       pg->history_fresh = false;
+      if (up != pg->up) pg->blocked_by.clear();  // a new interval: peering decides again
       if (!mine) {
-        pg->blocked_by.clear();  // someone else's to peer now
         if (pg->state != PgState::kStray) {
           pg->up = up;
           pg->interval_start = map_.epoch;

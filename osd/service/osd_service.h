@@ -146,7 +146,9 @@ class OsdService {
   // is in flight (peering, or a paused cut-over), otherwise the head would
   // claim writes the pass did not copy.
   enum class PushHead { kKeep, kSetHead };
-  net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head);
+  // `sent`, if set, receives how many objects and removals the pass found to copy.
+  net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head,
+                                  size_t* sent = nullptr);
   // Brings each backfill target up to date while the PG serves I/O, then
   // pauses writes briefly for a final catch-up and admits it to the acting set.
   net::awaitable<void> backfill(PgPtr pg, uint64_t gen);
@@ -208,6 +210,24 @@ class OsdService {
   Counter* read_bytes_ = nullptr;
   Counter* repops_counter_ = nullptr;
   Counter* recovered_objects_ = nullptr;
+  Counter* recovered_bytes_ = nullptr;
+  uint64_t recovery_objects_left_ = 0;  // in the recovery passes under way
+  // Adds n objects to recovery_objects_left_ until destroyed or done().
+  struct RecoveryLeft {
+    RecoveryLeft(uint64_t* total, uint64_t n) : total_(total), left_(n) { *total_ += n; }
+    ~RecoveryLeft() { *total_ -= left_; }
+    void done(uint64_t n) {
+      n = std::min(n, left_);
+      left_ -= n;
+      *total_ -= n;
+    }
+    RecoveryLeft(const RecoveryLeft&) = delete;
+    RecoveryLeft& operator=(const RecoveryLeft&) = delete;
+
+   private:
+    uint64_t* total_;
+    uint64_t left_;
+  };
   Histogram* op_latency_ = nullptr;
 };
 

@@ -167,7 +167,8 @@ TEST(Peering, StaleCopiesStayDownUntilTheOsdWithTheNewestWritesReturns) {
   expect_on_every_replica(*c, "p", objects, 2);
 }
 
-// Writes in a loop from its own thread; remembers the acked ones.
+// Writes in a loop from its own thread (about 50 a second, so that a
+// throttled backfill can catch up); remembers the acked ones.
 class Writer {
  public:
   Writer(client::Client& c, std::string pool, std::string prefix)
@@ -177,9 +178,12 @@ class Writer {
         std::string name = prefix_ + std::to_string(i);
         std::string data = content(name);
         Status st = c_.put(pool_, name, data);
-        std::lock_guard l(mu_);
-        if (st.ok()) acked_[name] = std::move(data);
-        else errors_.push_back(st.to_string());
+        {
+          std::lock_guard l(mu_);
+          if (st.ok()) acked_[name] = std::move(data);
+          else errors_.push_back(st.to_string());
+        }
+        std::this_thread::sleep_for(20ms);
       }
     });
   }
@@ -199,16 +203,25 @@ class Writer {
   std::thread t_;
 };
 
-// True once some PG reports backfilling, false after timeout.
-bool wait_backfilling(TestCluster& cluster, std::chrono::seconds timeout) {
+// The primary (the source) of some PG that reports backfilling, or -1 after
+// timeout. Sets *progress if `status` showed recovery progress meanwhile.
+OsdId wait_backfilling(TestCluster& cluster, std::chrono::seconds timeout, bool* progress) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
+    CmdResult r = cluster.ctl("status --format json");
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("recovery") &&
+        j["recovery"].contains("eta_seconds")) {
+      *progress = true;
+    }
     for (const auto& [pgid, row] : pg_rows(cluster)) {
-      if (row.value("state", "").find("backfilling") != std::string::npos) return true;
+      if (row.value("state", "").find("backfilling") != std::string::npos && !row["up"].empty()) {
+        return row["up"][0].get<OsdId>();
+      }
     }
     std::this_thread::sleep_for(100ms);
   }
-  return false;
+  return -1;
 }
 
 // A backfill to a new OSD is cut short by kill -9 of its target, then (to
@@ -218,8 +231,8 @@ TEST(Peering, BackfillInterruptedByKillResumesToCompleteReplicas) {
   // One recovery batch (<= 64 objects) at a time with a pause after each:
   // backfill takes seconds, so the kills land in the middle of it.
   setenv("CAIRN_OSD_RECOVERY_MAX_ACTIVE", "1", 1);
-  setenv("CAIRN_OSD_RECOVERY_SLEEP_MS", "500", 1);
-  setenv("CAIRN_OSD_RECOVERY_SLEEP_IDLE_MS", "500", 1);
+  setenv("CAIRN_OSD_RECOVERY_SLEEP_MS", "1000", 1);
+  setenv("CAIRN_OSD_RECOVERY_SLEEP_IDLE_MS", "1000", 1);
   struct Unset {
     ~Unset() {
       unsetenv("CAIRN_OSD_RECOVERY_MAX_ACTIVE");
@@ -235,9 +248,9 @@ TEST(Peering, BackfillInterruptedByKillResumesToCompleteReplicas) {
   ASSERT_TRUE(c);
   // Enough objects that each new OSD's share takes several batches.
   std::map<std::string, std::string> objects;
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 2000; ++i) {
     std::string name = "bulk-" + std::to_string(i);
-    objects[name] = content(name, 0, 16 << 10);
+    objects[name] = content(name, 0, 8 << 10);
     ASSERT_TRUE(c->put("p", name, objects[name]).ok()) << name;
   }
   ASSERT_TRUE(cluster->wait_clean(60s)) << cluster->ctl("status").out;
@@ -246,25 +259,32 @@ TEST(Peering, BackfillInterruptedByKillResumesToCompleteReplicas) {
   // 1. Kill the target mid-backfill.
   CmdResult up = run(bin("cairn") + " up --dir " + cluster->dir() + " --osds 4");
   ASSERT_EQ(up.exit_code, 0) << up.out;
-  ASSERT_TRUE(wait_backfilling(*cluster, 60s)) << cluster->ctl("pg ls").out;
+  bool progress = false;
+  ASSERT_GE(wait_backfilling(*cluster, 60s, &progress), 0) << cluster->ctl("pg ls").out;
   cluster->kill9("osd.3");
   ASSERT_EQ(cluster->ctl("osd down 3").exit_code, 0);
   std::this_thread::sleep_for(2s);
   cluster->start_daemon("osd.3");
   ASSERT_TRUE(cluster->wait_osds_up(*c, 4, 60s));
+  (void)wait_backfilling(*cluster, 5s, &progress);  // sample status while it catches up
   EXPECT_TRUE(cluster->wait_clean(180s)) << cluster->ctl("pg ls").out;
 
-  // 2. Kill a source (osd.0, primary of several PGs) mid-backfill.
+  // 2. Kill the source (primary) of a PG backfilling to another new OSD.
+  // With size 2 the target alone has only part of the data: the PG must wait
+  // for the source (past intervals) rather than serve from it.
   up = run(bin("cairn") + " up --dir " + cluster->dir() + " --osds 5");
   ASSERT_EQ(up.exit_code, 0) << up.out;
-  ASSERT_TRUE(wait_backfilling(*cluster, 60s)) << cluster->ctl("pg ls").out;
-  cluster->kill9("osd.0");
-  ASSERT_EQ(cluster->ctl("osd down 0").exit_code, 0);
+  OsdId source = wait_backfilling(*cluster, 60s, &progress);
+  ASSERT_GE(source, 0) << cluster->ctl("pg ls").out;
+  std::string victim = "osd." + std::to_string(source);
+  cluster->kill9(victim);
+  ASSERT_EQ(cluster->ctl("osd down " + std::to_string(source)).exit_code, 0);
   std::this_thread::sleep_for(2s);
-  cluster->start_daemon("osd.0");
+  cluster->start_daemon(victim);
   ASSERT_TRUE(cluster->wait_osds_up(*c, 5, 60s));
   EXPECT_TRUE(cluster->wait_clean(180s)) << cluster->ctl("pg ls").out;
 
+  EXPECT_TRUE(progress) << "status never showed recovery progress";
   w.stop();
   EXPECT_TRUE(w.errors_.empty()) << w.errors_.front();
   EXPECT_GT(w.acked_.size(), 0u);
