@@ -393,6 +393,11 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
     co_return reply;
   }
   size_t copies = *acks + 1;
+  // The interval changed while the write was applied: the new primary may
+  // already have gathered the logs without it. Do not ack; the client
+  // resends to the new primary (which answers from its dedup table if the
+  // write reached it).
+  if (gen != pg->peering_gen) *interval_changed = true;
   if (*interval_changed || copies < pool.min_size) {
     reply.head = stale("PG " + pg->id.to_string() + " changed before the write reached min_size (" +
                        std::to_string(copies) + " of " + std::to_string(pool.min_size) + ")");
