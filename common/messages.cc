@@ -197,7 +197,12 @@ void OsdReport::encode(Encoder& e) const {
     e.u64(p.objects);
     e.u64(p.bytes);
     e.u64(p.degraded_objects);
+    e.u32(static_cast<uint32_t>(p.blocked_by.size()));
+    for (OsdId o : p.blocked_by) e.i32(o);
   }
+  e.u64(recovery_objects_left);
+  e.f64(recovery_objects_per_sec);
+  e.f64(recovery_bytes_per_sec);
 }
 
 OsdReport OsdReport::decode(Decoder& d) {
@@ -218,8 +223,13 @@ OsdReport OsdReport::decode(Decoder& d) {
     p.objects = d.u64();
     p.bytes = d.u64();
     p.degraded_objects = d.u64();
+    uint32_t nb = d.count();
+    for (uint32_t j = 0; j < nb && d.ok(); ++j) p.blocked_by.push_back(d.i32());
     r.pgs.push_back(std::move(p));
   }
+  r.recovery_objects_left = d.u64();
+  r.recovery_objects_per_sec = d.f64();
+  r.recovery_bytes_per_sec = d.f64();
   return r;
 }
 
@@ -406,6 +416,7 @@ std::string PgInfoReply::encode() const {
   head.encode(e);
   e.u64(last_update);
   e.u64(objects);
+  e.str(history);
   return out;
 }
 
@@ -414,6 +425,34 @@ Result<PgInfoReply> PgInfoReply::decode(std::string_view b) {
     CAIRN_DECODE_HEAD(d, t);
     t.last_update = d.u64();
     t.objects = d.u64();
+    t.history = d.str();
+  });
+}
+
+std::string PgActivate::encode() const {
+  std::string out;
+  Encoder e(&out);
+  e.i32(pool);
+  e.u32(pg);
+  e.u64(map_epoch);
+  e.u32(static_cast<uint32_t>(up.size()));
+  for (OsdId o : up) e.i32(o);
+  e.u32(static_cast<uint32_t>(acting.size()));
+  for (OsdId o : acting) e.i32(o);
+  e.u64(last_epoch_clean);
+  return out;
+}
+
+Result<PgActivate> PgActivate::decode(std::string_view b) {
+  return decode_all<PgActivate>(b, "pg activate", [](Decoder& d, PgActivate& t) {
+    t.pool = d.i32();
+    t.pg = d.u32();
+    t.map_epoch = d.u64();
+    uint32_t n = d.count();
+    for (uint32_t i = 0; i < n && d.ok(); ++i) t.up.push_back(d.i32());
+    n = d.count();
+    for (uint32_t i = 0; i < n && d.ok(); ++i) t.acting.push_back(d.i32());
+    t.last_epoch_clean = d.u64();
   });
 }
 

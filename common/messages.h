@@ -32,6 +32,7 @@ enum class MsgType : uint16_t {
   kPgPush = 25,         // PgPushRequest -> StatusReply (recovery)
   kPgScrubMap = 26,     // ScrubMapRequest -> ScrubMapReply (one member's inventory)
   kPgScrub = 27,        // ScrubRequest -> ScrubReply (client -> primary)
+  kPgActivate = 28,     // PgActivate -> StatusReply (primary -> up members, before serving)
 };
 
 // Every reply starts with a status; a non-ok status may carry a hint
@@ -100,6 +101,7 @@ struct PgStat {
   uint64_t objects = 0;
   uint64_t bytes = 0;
   uint64_t degraded_objects = 0;
+  std::vector<OsdId> blocked_by;  // "down": peering waits for one of these OSDs
 };
 
 struct OsdReport {
@@ -110,6 +112,11 @@ struct OsdReport {
   uint64_t avail_bytes = 0;
   uint64_t ops = 0;  // client ops served since start
   std::vector<PgStat> pgs;
+  // Recovery and backfill this OSD drives (as primary): objects still to
+  // copy in the passes under way, and the rates since its previous report.
+  uint64_t recovery_objects_left = 0;
+  double recovery_objects_per_sec = 0;
+  double recovery_bytes_per_sec = 0;
   uint64_t received_ms = 0;  // set by the monitor (its own clock)
   void encode(Encoder& e) const;
   static OsdReport decode(Decoder& d);
@@ -230,6 +237,7 @@ struct PgInfoReply {
   StatusReply head;
   uint64_t last_update = 0;
   uint64_t objects = 0;
+  std::string history;  // encoded osd::PgHistory: the intervals this OSD observed
   std::string encode() const;
   static Result<PgInfoReply> decode(std::string_view b);
 };
@@ -277,6 +285,22 @@ struct PgObjectReply {
   ObjectData object;
   std::string encode() const;
   static Result<PgObjectReply> decode(std::string_view b);
+};
+
+// The primary activates the PG in the interval with up set `up`: members
+// record it (and `acting`, the members holding every acked write) durably
+// before answering, so later peering knows this interval may have acked
+// writes and whom to ask. Sent again when backfill grows the acting set or
+// the PG becomes clean (last_epoch_clean > 0 lets members prune history).
+struct PgActivate {
+  PoolId pool = 0;
+  uint32_t pg = 0;
+  Epoch map_epoch = 0;
+  std::vector<OsdId> up;
+  std::vector<OsdId> acting;
+  Epoch last_epoch_clean = 0;
+  std::string encode() const;
+  static Result<PgActivate> decode(std::string_view b);
 };
 
 struct PgPushRequest {

@@ -22,10 +22,17 @@ int main(int argc, char** argv) {
   app.add_option("--key", key_file, "cluster key file")->required();
   app.add_option("--mon", mons, "monitor addresses IP:PORT,IP:PORT,...")->required();
   app.add_option("--store-threads", opts.store_threads, "object store calls in flight");
+  // Recovery throttles can also come from the environment, so that daemons
+  // started by `cairn up` / `cairn start` (and tests) can be tuned.
   app.add_option("--recovery-max-active", opts.recovery_max_active,
-                 "recovery batches in flight across all PGs (default 2)");
+                 "recovery batches in flight across all PGs (default 2)")
+      ->envname("CAIRN_OSD_RECOVERY_MAX_ACTIVE");
   app.add_option("--recovery-sleep-ms", opts.recovery_sleep_ms,
-                 "pause between recovery batches while clients are active (default 20)");
+                 "pause between recovery batches while clients are active (default 20)")
+      ->envname("CAIRN_OSD_RECOVERY_SLEEP_MS");
+  app.add_option("--recovery-sleep-idle-ms", opts.recovery_sleep_idle_ms,
+                 "pause between recovery batches when no client is active (default 0)")
+      ->envname("CAIRN_OSD_RECOVERY_SLEEP_IDLE_MS");
   CLI11_PARSE(app, argc, argv);
 
   cairn::net::setup_logging("osd." + std::to_string(opts.id));

@@ -13,6 +13,7 @@ struct PgRow {
   std::vector<OsdId> up;
   uint64_t objects = 0;
   uint64_t bytes = 0;
+  std::vector<OsdId> blocked_by;  // "down": the OSDs peering waits for
 };
 
 // Every PG of every pool, with the state its primary last reported.
@@ -38,6 +39,7 @@ Result<std::vector<PgRow>> collect(client::Client* c) {
         row.state = it->second.state;
         row.objects = it->second.objects;
         row.bytes = it->second.bytes;
+        row.blocked_by = it->second.blocked_by;
       } else {
         row.state = "unknown";
       }
@@ -48,8 +50,11 @@ Result<std::vector<PgRow>> collect(client::Client* c) {
 }
 
 nlohmann::ordered_json row_json(const PgRow& r) {
-  return {{"pgid", r.pgid}, {"state", r.state}, {"up", r.up}, {"acting", r.up},
-          {"objects", r.objects}, {"bytes", r.bytes}};
+  nlohmann::ordered_json j = {{"pgid", r.pgid},       {"state", r.state},
+                              {"up", r.up},           {"acting", r.up},
+                              {"objects", r.objects}, {"bytes", r.bytes}};
+  if (!r.blocked_by.empty()) j["blocked_by"] = r.blocked_by;
+  return j;
 }
 
 Status run_ls(Context* ctx) {
@@ -65,7 +70,9 @@ Status run_ls(Context* ctx) {
   }
   std::string out = fmt::format("{:<8} {:<40} {:>8} {:>12}  {}\n", "PG", "STATE", "OBJECTS", "BYTES", "UP");
   for (const auto& r : *rows) {
-    out += fmt::format("{:<8} {:<40} {:>8} {:>12}  [{}]\n", r.pgid, r.state, r.objects, r.bytes,
+    std::string state = r.state;
+    if (!r.blocked_by.empty()) state += fmt::format(" (needs osd.{})", fmt::join(r.blocked_by, ",osd."));
+    out += fmt::format("{:<8} {:<40} {:>8} {:>12}  [{}]\n", r.pgid, state, r.objects, r.bytes,
                        fmt::join(r.up, ","));
   }
   std::fputs(out.c_str(), stdout);

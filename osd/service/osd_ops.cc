@@ -148,12 +148,23 @@ awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
   auto deadline = std::chrono::steady_clock::now() + kActiveWait;
   uint64_t gen = pg->peering_gen;
   while ((pg->state == PgState::kPeering || (pg->paused && has_writes(req.ops))) &&
-         gen == pg->peering_gen) {
+         gen == pg->peering_gen && pg->blocked_by.empty()) {
     if (std::chrono::steady_clock::now() >= deadline) break;
     co_await pg->state_changed.wait_until(deadline);
   }
+  if (!pg->blocked_by.empty()) {
+    std::string who;
+    for (OsdId o : pg->blocked_by) who += (who.empty() ? "osd." : ", osd.") + std::to_string(o);
+    reply.head = stale("PG " + id.to_string() + " is down: waiting for " + who +
+                       ", which may hold acknowledged writes");
+    co_return reply;
+  }
   if (pg->state != PgState::kActive || gen != pg->peering_gen) {
     reply.head = stale("PG " + id.to_string() + " is not active yet (peering)");
+    co_return reply;
+  }
+  if (pg->paused && has_writes(req.ops)) {
+    reply.head = stale("PG " + id.to_string() + " is admitting a backfilled member");
     co_return reply;
   }
   if (has_writes(req.ops)) co_return co_await do_write(pg, *pool, std::move(req));
@@ -299,6 +310,13 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
     reply.head = stale("PG " + pg->id.to_string() + " changed while the op ran");
     co_return reply;
   }
+  // A backfill cut-over started while we read the object: it copies what
+  // it lists once the writes in flight are done, and this one would skip
+  // the target and miss that list. The client resends.
+  if (pg->paused) {
+    reply.head = stale("PG " + pg->id.to_string() + " is admitting a backfilled member");
+    co_return reply;
+  }
 
   // Order it: the next version in this PG's log.
   uint64_t base = map_.epoch << 32;
@@ -375,6 +393,11 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
     co_return reply;
   }
   size_t copies = *acks + 1;
+  // The interval changed while the write was applied: the new primary may
+  // already have gathered the logs without it. Do not ack; the client
+  // resends to the new primary (which answers from its dedup table if the
+  // write reached it).
+  if (gen != pg->peering_gen) *interval_changed = true;
   if (*interval_changed || copies < pool.min_size) {
     reply.head = stale("PG " + pg->id.to_string() + " changed before the write reached min_size (" +
                        std::to_string(copies) + " of " + std::to_string(pool.min_size) + ")");

@@ -32,6 +32,7 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr Millis kPeerTimeout{10000};
 constexpr size_t kPushBatchBytes = 8u << 20;
 constexpr size_t kPushBatchObjects = 64;
+constexpr int kMaxBulkPasses = 4;
 
 
 std::string encode_info(uint64_t last_update, uint64_t objects, int64_t bytes) {
@@ -62,48 +63,93 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
   while (!stopped_ && gen == pg->peering_gen) {
     if (attempt++ > 0) co_await sleep_for(Millis(std::min(2000, 200 * attempt)));
     if (gen != pg->peering_gen) co_return;
-    std::vector<OsdId> members = pg->up;
-    // 1. Gather every member's log head.
+    const PoolInfo* pool = map_.find_pool(pg->id.pool);
+    if (!pool) co_return;
+    const std::vector<OsdId> members = pg->up;
+    const Interval* current = pg->history.current();
+    const Epoch current_first = current ? current->first : map_.epoch;
+    // 1. Gather log heads and histories: from the up set first, then from
+    // whoever the past intervals say may hold acked writes.
     std::map<OsdId, uint64_t> heads;
+    std::map<OsdId, PgHistory> histories;
     heads[opts_.id] = pg->last_update;
+    histories[opts_.id] = pg->history;
+    std::set<OsdId> ask(members.begin(), members.end());
+    ask.erase(opts_.id);
+    PriorSet prior;
     bool ok = true;
-    for (OsdId m : members) {
-      if (m == opts_.id) continue;
-      const OsdInfo* osd = map_.find_osd(m);
-      if (!osd) {
-        ok = false;
-        break;
+    for (size_t round = 0; ok; ++round) {
+      for (OsdId m : ask) {
+        const OsdInfo* osd = map_.find_osd(m);
+        if (!osd) {
+          ok = false;
+          break;
+        }
+        PgRef ref{pg->id.pool, pg->id.seed, map_.epoch};
+        auto r = co_await peers_->call(osd->addr, static_cast<uint16_t>(MsgType::kPgInfo),
+                                       ref.encode(), kPeerTimeout);
+        if (!r.ok()) {
+          ok = false;
+          break;
+        }
+        auto info = PgInfoReply::decode(r->payload);
+        if (!info.ok() || !info->head.status.ok()) {
+          ok = false;
+          break;
+        }
+        auto h = PgHistory::decode(info->history);
+        if (!h.ok()) {
+          spdlog::warn("PG {}: osd.{} sent an unreadable history: {}", pg->id.to_string(), m,
+                       h.status().to_string());
+          ok = false;
+          break;
+        }
+        heads[m] = info->last_update;
+        histories[m] = std::move(*h);
       }
-      PgRef ref{pg->id.pool, pg->id.seed, map_.epoch};
-      auto r = co_await peers_->call(osd->addr, static_cast<uint16_t>(MsgType::kPgInfo),
-                                     ref.encode(), kPeerTimeout);
-      if (!r.ok()) {
-        ok = false;
-        break;
+      if (!ok || gen != pg->peering_gen) break;
+      std::set<OsdId> up_osds, exists;
+      for (const auto& [id, osd] : map_.osds) {
+        exists.insert(id);
+        if (osd.up) up_osds.insert(id);
       }
-      auto info = PgInfoReply::decode(r->payload);
-      if (!info.ok() || !info->head.status.ok()) {
-        ok = false;
-        break;
-      }
-      heads[m] = info->last_update;
+      prior = build_prior_set(histories, current_first, up_osds, exists);
+      ask = prior.probe;
+      if (ask.empty() || round >= map_.osds.size()) break;  // each round hears someone new
     }
     if (!ok || gen != pg->peering_gen) continue;
+    if (!ask.empty() || prior.blocked()) {
+      // Going active now could serve stale copies and lose acked writes.
+      if (pg->blocked_by != prior.blocked_by) {
+        std::string why;
+        for (const auto& r : prior.reasons) why += (why.empty() ? "" : "; ") + r;
+        spdlog::warn("PG {} is down: {}", pg->id.to_string(), why);
+        pg->blocked_by = prior.blocked_by;
+        pg->notify();
+      }
+      continue;
+    }
+    if (!pg->blocked_by.empty()) {
+      spdlog::info("PG {} is no longer down: heard from osd.{}", pg->id.to_string(),
+                   *pg->blocked_by.begin());
+      pg->blocked_by.clear();
+    }
     OsdId auth = opts_.id;
     for (auto [m, head] : heads) {
       if (head > heads[auth]) auth = m;
     }
     uint64_t auth_head = heads[auth];
     bool behind = false;
-    for (auto [m, head] : heads) behind |= head != auth_head;
-    if (behind) {
+    for (OsdId m : members) behind |= heads[m] != auth_head;
+    if (behind || auth != opts_.id) {
       pg->recovering = true;
       spdlog::info("PG {} peering: osd.{} has the newest log ({:x}); recovering {} member(s)",
                    pg->id.to_string(), auth, auth_head,
-                   std::count_if(heads.begin(), heads.end(),
-                                 [&](auto& kv) { return kv.second != auth_head; }));
+                   std::count_if(members.begin(), members.end(),
+                                 [&](OsdId m) { return heads[m] != auth_head; }));
     }
-    // 2. Make ourselves authoritative.
+    // 2. Make ourselves authoritative (the newest copy may be on an OSD that
+    // is no longer in the up set).
     if (auth != opts_.id) {
       Status st = co_await pull_all(pg, auth, auth_head, gen);
       if (!st.ok()) {
@@ -114,13 +160,11 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
     // 3. Members that are behind: if enough are in sync to serve writes
     // (min_size), go active now and catch the others up in the background;
     // otherwise catch them up first.
-    const PoolInfo* pool = map_.find_pool(pg->id.pool);
-    if (!pool) co_return;
     std::set<OsdId> behind_set;
-    for (auto [m, head] : heads) {
-      if (m != opts_.id && head != pg->last_update) behind_set.insert(m);
+    for (OsdId m : members) {
+      if (m != opts_.id && heads[m] != pg->last_update) behind_set.insert(m);
     }
-    size_t in_sync = heads.size() - behind_set.size();
+    size_t in_sync = members.size() - behind_set.size();
     if (in_sync < pool->min_size) {
       for (OsdId m : behind_set) {
         Status st = co_await push_all(pg, m, gen, PushHead::kSetHead);
@@ -132,6 +176,36 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
       }
       if (!ok || gen != pg->peering_gen) continue;
       behind_set.clear();
+    }
+    // 4. Activate: every up member records durably that this interval went
+    // active and who holds every acked write, before any I/O is served.
+    std::vector<OsdId> acting;
+    for (OsdId m : members) {
+      if (!behind_set.count(m)) acting.push_back(m);
+    }
+    std::sort(acting.begin(), acting.end());
+    pg->acting = acting;
+    bool clean = behind_set.empty() && members.size() >= pool->size;
+    Epoch les = clean ? current_first : 0;
+    if (!pg->history.activate(members, acting)) {
+      spdlog::warn("PG {}: history does not match the up set; peering again", pg->id.to_string());
+      continue;
+    }
+    if (clean) pg->history.mark_clean(les);
+    Status st = co_await save_history(pg);
+    if (st.ok() && gen == pg->peering_gen) {
+      std::set<OsdId> strays;  // they prune their history once the PG is clean
+      if (clean) {
+        for (const auto& [m, head] : heads) {
+          if (std::find(members.begin(), members.end(), m) == members.end()) strays.insert(m);
+        }
+      }
+      st = co_await send_activate(pg, les, std::move(strays), true);
+    }
+    if (gen != pg->peering_gen) co_return;
+    if (!st.ok()) {
+      if (!stopped_) spdlog::warn("PG {}: activation failed: {}", pg->id.to_string(), st.to_string());
+      continue;
     }
     if (pg->recovering) {
       auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -147,6 +221,96 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
   }
 }
 
+awaitable<Status> OsdService::send_activate(PgPtr pg, Epoch last_epoch_clean,
+                                            std::set<OsdId> extra, bool wait) {
+  PgActivate req;
+  req.pool = pg->id.pool;
+  req.pg = pg->id.seed;
+  req.map_epoch = map_.epoch;
+  req.up = pg->up;
+  req.acting = pg->acting;
+  req.last_epoch_clean = last_epoch_clean;
+  const std::string payload = req.encode();
+  std::set<OsdId> to = std::move(extra);
+  to.insert(req.up.begin(), req.up.end());
+  to.erase(opts_.id);
+  for (OsdId m : to) {
+    bool required = wait && std::find(req.up.begin(), req.up.end(), m) != req.up.end();
+    const OsdInfo* osd = map_.find_osd(m);
+    Status st;
+    if (!osd || !osd->up) {
+      st = Status::Unavailable("osd." + std::to_string(m) + " is down");
+    } else {
+      auto r = co_await peers_->call(osd->addr, static_cast<uint16_t>(MsgType::kPgActivate),
+                                     payload, kPeerTimeout);
+      if (!r.ok()) {
+        st = r.status();
+      } else {
+        Decoder d(r->payload);
+        auto head = StatusReply::decode(d);
+        st = head.ok() ? head->status : head.status();
+      }
+    }
+    if (!st.ok() && required) co_return Status::Unavailable("osd." + std::to_string(m) + ": " + st.to_string());
+  }
+  co_return Status::Ok();
+}
+
+awaitable<StatusReply> OsdService::do_activate(PgActivate req) {
+  if (req.map_epoch > map_.epoch) (void)co_await mon_->wait_for_map(req.map_epoch, Millis(2000));
+  StatusReply reply;
+  reply.epoch = map_.epoch;
+  PgPtr pg = get_pg(PgId{req.pool, req.pg}, map_.find_pool(req.pool) != nullptr);
+  if (!pg) {
+    reply.status = Status::NotFound("no such pool");
+    co_return reply;
+  }
+  bool member = std::find(req.up.begin(), req.up.end(), opts_.id) != req.up.end();
+  if (!pg->history.activate(req.up, req.acting) && member) {
+    co_return stale("PG " + pg->id.to_string() + ": activation for another interval");
+  }
+  if (req.last_epoch_clean > 0) pg->history.mark_clean(req.last_epoch_clean);
+  reply.status = co_await save_history(pg);
+  co_return reply;
+}
+
+void OsdService::history_changed(const Pg& pg) {
+  history_dirty_.insert(pg.id);
+  ++history_seq_;
+  if (history_writing_) return;
+  history_writing_ = true;
+  asio::co_spawn(io_, history_writer(), asio::detached);
+}
+
+awaitable<void> OsdService::history_writer() {
+  while (!history_dirty_.empty() && !stopped_) {
+    uint64_t upto = history_seq_;
+    Transaction txn;
+    for (PgId id : history_dirty_) {
+      auto it = pgs_.find(id);
+      if (it != pgs_.end()) txn.meta_put(it->second->cid, "history", it->second->history.encode());
+    }
+    history_dirty_.clear();
+    Status st = co_await net::run_blocking(store_pool_, [&]() {
+      return store_->submit(std::move(txn));
+    });
+    if (!st.ok()) spdlog::error("writing PG histories: {}", st.to_string());
+    history_error_ = st;
+    history_saved_seq_ = upto;
+    history_saved_->notify_all();
+  }
+  history_writing_ = false;
+  history_saved_->notify_all();
+}
+
+awaitable<Status> OsdService::save_history(PgPtr pg) {
+  history_changed(*pg);
+  uint64_t want = history_seq_;
+  while (history_saved_seq_ < want && !stopped_) co_await history_saved_->wait_for(Millis(200));
+  if (history_saved_seq_ < want) co_return Status::Shutdown("stopping");
+  co_return history_error_;
+}
+
 awaitable<void> OsdService::backfill(PgPtr pg, uint64_t gen) {
   int attempt = 0;
   while (!stopped_ && gen == pg->peering_gen && !pg->backfill_targets.empty()) {
@@ -154,7 +318,13 @@ awaitable<void> OsdService::backfill(PgPtr pg, uint64_t gen) {
     // Bulk pass while writes continue: the target's log head stays behind,
     // so if we fail before the cut-over, the next peering still sees it as
     // behind and copies again.
-    Status st = co_await push_all(pg, target, gen, PushHead::kKeep);
+    // Writes go on meanwhile; repeat while a pass still finds much to copy,
+    // so that the cut-over (writes paused) has little left.
+    size_t sent = 0;
+    Status st = co_await push_all(pg, target, gen, PushHead::kKeep, &sent);
+    for (int pass = 1; st.ok() && sent > kPushBatchObjects && pass < kMaxBulkPasses; ++pass) {
+      st = co_await push_all(pg, target, gen, PushHead::kKeep, &sent);
+    }
     if (st.ok() && gen == pg->peering_gen) {
       // Cut-over: stop new writes, let the ones in flight finish, copy what
       // changed meanwhile, then the target is a full member again.
@@ -171,6 +341,25 @@ awaitable<void> OsdService::backfill(PgPtr pg, uint64_t gen) {
         attempt = 0;
       }
       pg->notify();
+      if (st.ok()) {
+        // It now holds every acked write: members record the bigger acting
+        // set, and once nobody is behind, that the PG is clean (so that
+        // history before this interval can go). Best effort: a member that
+        // misses this only keeps a more conservative record.
+        auto pos = std::lower_bound(pg->acting.begin(), pg->acting.end(), target);
+        if (pos == pg->acting.end() || *pos != target) pg->acting.insert(pos, target);
+        const PoolInfo* pool = map_.find_pool(pg->id.pool);
+        const Interval* current = pg->history.current();
+        bool clean = pg->backfill_targets.empty() && pool && pg->up.size() >= pool->size;
+        Epoch les = clean && current ? current->first : 0;
+        if (pg->history.activate(pg->up, pg->acting)) {
+          if (les > 0) pg->history.mark_clean(les);
+          history_changed(*pg);
+          std::set<OsdId> none;
+          Status sent = co_await send_activate(pg, les, std::move(none), false);
+          (void)sent;
+        }
+      }
     }
     if (!st.ok()) {
       spdlog::warn("PG {}: backfill of osd.{} failed ({}); retrying", pg->id.to_string(), target,
@@ -268,6 +457,7 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   for (const auto& [name, v] : *local) {
     if (!remote->count(name)) drop.push_back(name);
   }
+  RecoveryLeft left(&recovery_objects_left_, fetch.size() + drop.size());
   for (const auto& name : fetch) {
     if (gen != pg->peering_gen) co_return Status::Unavailable("interval changed");
     const OsdInfo* osd = map_.find_osd(from);
@@ -281,11 +471,14 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
     if (!reply->head.status.ok()) co_return reply->head.status;
     Transaction txn;
     write_object(txn, pg->cid, reply->object);
+    uint64_t size = reply->object.data.size();
     Status st = co_await net::run_blocking(store_pool_, [&]() {
       return store_->submit(std::move(txn));
     });
     if (!st.ok()) co_return st;
     recovered_objects_->inc();
+    recovered_bytes_->inc(size);
+    left.done(1);
   }
   Transaction txn;
   for (const auto& name : drop) txn.remove(pg->cid, name);
@@ -296,6 +489,7 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   Status st = co_await net::run_blocking(store_pool_, [&]() {
     return store_->submit(std::move(txn));
   });
+  if (st.ok()) left.done(drop.size());
   if (st.ok() && (!fetch.empty() || !drop.empty())) {
     spdlog::info("PG {}: pulled {} object(s) and removed {} stale one(s) from osd.{}",
                  pg->id.to_string(), fetch.size(), drop.size(), from);
@@ -303,7 +497,8 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   co_return st;
 }
 
-awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head) {
+awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head,
+                                       size_t* sent) {
   auto remote = co_await list_remote(pg, to);
   if (!remote.ok()) co_return remote.status();
   auto local = co_await list_local(pg);
@@ -317,13 +512,15 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHea
   for (const auto& [name, v] : *remote) {
     if (!local->count(name)) drop.push_back(name);
   }
+  RecoveryLeft left(&recovery_objects_left_, send.size() + drop.size());
+  if (sent) *sent = send.size() + drop.size();
   size_t i = 0;
   bool final_sent = false;
   while (!final_sent) {
     if (gen != pg->peering_gen) co_return Status::Unavailable("interval changed");
-    if (client_ops_inflight_ > 0 && opts_.recovery_sleep_ms > 0) {
-      co_await sleep_for(Millis(opts_.recovery_sleep_ms));
-    }
+    // No throttle while setting the head: client I/O waits for this pass.
+    int pause_ms = client_ops_inflight_ > 0 ? opts_.recovery_sleep_ms : opts_.recovery_sleep_idle_ms;
+    if (pause_ms > 0 && head == PushHead::kKeep) co_await sleep_for(Millis(pause_ms));
     co_await acquire_recovery_slot();
     struct Slot {
       OsdService* self;
@@ -350,10 +547,12 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHea
                                    kPeerTimeout);
     if (!r.ok()) co_return r.status();
     Decoder d(r->payload);
-    auto head = StatusReply::decode(d);
-    if (!head.ok()) co_return head.status();
-    if (!head->status.ok()) co_return head->status;
+    auto ack = StatusReply::decode(d);
+    if (!ack.ok()) co_return ack.status();
+    if (!ack->status.ok()) co_return ack->status;
     recovered_objects_->inc(push.objects.size());
+    recovered_bytes_->inc(bytes);
+    left.done(push.objects.size());
   }
   if (!send.empty() || !drop.empty()) {
     spdlog::info("PG {}: pushed {} object(s) and {} removal(s) to osd.{}", pg->id.to_string(),
@@ -408,6 +607,7 @@ awaitable<PgInfoReply> OsdService::do_pg_info(PgRef ref) {
     co_return reply;
   }
   reply.last_update = pg->last_update;
+  reply.history = pg->history.encode();
   reply.objects = pg->objects;
   co_return reply;
 }

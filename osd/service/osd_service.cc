@@ -41,6 +41,8 @@ OsdService::OsdService(asio::io_context& io, OsdOptions opts, Metrics* metrics)
   repops_counter_ = &metrics_->counter("cairn_osd_replica_ops_total", "Replica writes applied");
   recovered_objects_ =
       &metrics_->counter("cairn_osd_recovered_objects_total", "Objects copied by recovery");
+  recovered_bytes_ =
+      &metrics_->counter("cairn_osd_recovered_bytes_total", "Object bytes copied by recovery");
   op_latency_ = &metrics_->histogram("cairn_osd_op_latency_seconds", "Client op latency",
                                      kLatencyBoundsSeconds);
 }
@@ -68,6 +70,7 @@ Status OsdService::start() {
   boot_nonce_ = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
   auto ex = io_.get_executor();
   recovery_slots_ = std::make_unique<net::Notifier>(ex);
+  history_saved_ = std::make_unique<net::Notifier>(ex);
   peers_ = std::make_unique<net::ConnectionPool>(ex, opts_.key);
   server_ = std::make_unique<net::Server>(
       ex, opts_.key, [this](net::ConnectionPtr c, net::Frame f) { return handle(c, std::move(f)); });
@@ -121,6 +124,13 @@ Status OsdService::load_pgs() {
       pg->last_update = d.u64();
       pg->objects = d.u64();
       pg->bytes = d.i64();
+    }
+    auto history = store_->meta_get(cid, "history");
+    if (history.ok()) {
+      auto h = PgHistory::decode(*history);
+      // Unreadable history would let peering skip intervals that acked writes.
+      if (!h.ok()) return Status::Corruption("PG " + pg->id.to_string() + ": " + h.status().message());
+      pg->history = std::move(*h);
     }
     auto log = store_->meta_list(cid, "log/");
     if (log.ok()) {
@@ -205,6 +215,7 @@ awaitable<void> OsdService::heartbeat_loop() {
 }
 
 std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const {
+  if (!pg.blocked_by.empty()) return "down";  // peering waits for an OSD that may hold acked writes
   if (pg.up.size() < pool.min_size) return "undersized+peered";  // refuses I/O
   std::string s;
   switch (pg.state) {
@@ -228,6 +239,8 @@ std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const 
 }
 
 awaitable<void> OsdService::report_loop() {
+  auto last_at = std::chrono::steady_clock::now();
+  uint64_t last_objects = recovered_objects_->value(), last_bytes = recovered_bytes_->value();
   while (!stopped_) {
     co_await sleep_for(Millis(opts_.report_ms));
     if (stopped_) break;
@@ -236,6 +249,17 @@ awaitable<void> OsdService::report_loop() {
     rep.osd = opts_.id;
     rep.map_epoch = map_.epoch;
     rep.ops = ops_counter_->value();
+    auto now = std::chrono::steady_clock::now();
+    double secs = std::chrono::duration<double>(now - last_at).count();
+    uint64_t objects = recovered_objects_->value(), bytes = recovered_bytes_->value();
+    if (secs > 0) {
+      rep.recovery_objects_per_sec = static_cast<double>(objects - last_objects) / secs;
+      rep.recovery_bytes_per_sec = static_cast<double>(bytes - last_bytes) / secs;
+    }
+    last_at = now;
+    last_objects = objects;
+    last_bytes = bytes;
+    rep.recovery_objects_left = recovery_objects_left_;
     if (stats.ok()) {
       rep.used_bytes = stats->used_bytes;
       rep.total_bytes = stats->fs_total_bytes;
@@ -252,6 +276,7 @@ awaitable<void> OsdService::report_loop() {
       s.state = pg_state_name(*pg, *pool);
       s.objects = pg->objects;
       s.bytes = pg->bytes > 0 ? static_cast<uint64_t>(pg->bytes) : 0;
+      s.blocked_by.assign(pg->blocked_by.begin(), pg->blocked_by.end());
       if (pg->up.size() < pool->size) s.degraded_objects = pg->objects * (pool->size - pg->up.size());
       rep.pgs.push_back(std::move(s));
     }
@@ -284,6 +309,13 @@ void OsdService::on_map(const ClusterMap& map) {
       PgPtr pg = get_pg(id, mine);
       if (!pg) continue;
       seen.insert(id);
+      // Every PG held here, member or not, records what it sees: peering
+      // elsewhere may need to know who could have acked writes meanwhile.
+      if (pg->history.observe(map_.epoch, up, pool.min_size, pg->history_fresh)) {
+        history_changed(*pg);
+      }
+      pg->history_fresh = false;
+      if (up != pg->up) pg->blocked_by.clear();  // a new interval: peering decides again
       if (!mine) {
         if (pg->state != PgState::kStray) {
           pg->up = up;
@@ -381,6 +413,12 @@ awaitable<void> OsdService::handle(net::ConnectionPtr conn, net::Frame frame) {
       auto r = ScrubRequest::decode(frame.payload);
       if (!r.ok()) break;
       conn->reply(req, t, (co_await do_scrub(*r)).encode());
+      co_return;
+    }
+    case MsgType::kPgActivate: {
+      auto r = PgActivate::decode(frame.payload);
+      if (!r.ok()) break;
+      conn->reply(req, t, encode_reply(co_await do_activate(std::move(*r))));
       co_return;
     }
     case MsgType::kPgPush: {

@@ -29,6 +29,7 @@
 #include "common/net/connection.h"
 #include "common/net/notifier.h"
 #include "common/placement.h"
+#include "osd/core/past_intervals.h"
 #include "osd/store/object_store.h"
 
 namespace cairn::osd {
@@ -48,6 +49,9 @@ struct OsdOptions {
   // Pause between recovery batches while client ops are in flight, so that
   // healing takes the spare capacity, not the clients' (Ceph: osd_recovery_sleep).
   int recovery_sleep_ms = 20;
+  // The same pause when no client op is in flight: caps recovery bandwidth
+  // even on an idle cluster (Ceph: osd_recovery_sleep). 0 = full speed.
+  int recovery_sleep_idle_ms = 0;
   int heartbeat_ms = 1000;
   int report_ms = 2000;
   size_t max_log_entries = 1000;   // PG log length kept for dedup and inspection
@@ -72,6 +76,13 @@ struct Pg {
   uint64_t inconsistent_objects = 0;  // found by the last scrub and not repaired
   size_t inflight_writes = 0;   // writes between version assignment and ack
   uint64_t peering_gen = 0;     // bumped per interval: stale peering aborts
+  // Intervals this OSD observed since the PG was last clean (meta "history").
+  PgHistory history;
+  bool history_fresh = true;    // no map seen for it since this process started
+  // Peering cannot finish: an interval that may have acked writes has no
+  // reachable member. The PG is "down" until one of these OSDs is back.
+  std::set<OsdId> blocked_by;
+  std::vector<OsdId> acting;    // active primary: up members holding every acked write
   uint64_t last_update = 0;     // newest PG log version applied here
   std::deque<LogEntry> log;     // recent entries (persisted under meta "log/")
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> dedup;  // (client, tid) -> version
@@ -135,7 +146,9 @@ class OsdService {
   // is in flight (peering, or a paused cut-over), otherwise the head would
   // claim writes the pass did not copy.
   enum class PushHead { kKeep, kSetHead };
-  net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head);
+  // `sent`, if set, receives how many objects and removals the pass found to copy.
+  net::awaitable<Status> push_all(PgPtr pg, OsdId to, uint64_t gen, PushHead head,
+                                  size_t* sent = nullptr);
   // Brings each backfill target up to date while the PG serves I/O, then
   // pauses writes briefly for a final catch-up and admits it to the acting set.
   net::awaitable<void> backfill(PgPtr pg, uint64_t gen);
@@ -146,6 +159,17 @@ class OsdService {
   net::awaitable<PgObjectReply> do_pull(PgObjectRef ref);
   net::awaitable<StatusReply> do_push(PgPushRequest req);
   net::awaitable<PgInfoReply> do_pg_info(PgRef ref);
+  net::awaitable<StatusReply> do_activate(PgActivate req);
+  // Tells every up member (and `extra` OSDs, best effort) that the PG is
+  // active in this interval with pg->acting; with `wait`, fails unless every
+  // up member recorded it durably.
+  net::awaitable<Status> send_activate(PgPtr pg, Epoch last_epoch_clean, std::set<OsdId> extra,
+                                       bool wait);
+  // Writes pg's history in the background (in order with earlier writes).
+  void history_changed(const Pg& pg);
+  // Returns once pg's history as of now is on disk.
+  net::awaitable<Status> save_history(PgPtr pg);
+  net::awaitable<void> history_writer();
 
   // osd_scrub.cc
   net::awaitable<ScrubMapReply> do_scrub_map(ScrubMapRequest req);
@@ -172,6 +196,13 @@ class OsdService {
   size_t client_ops_inflight_ = 0;
   int recovery_active_ = 0;
   std::unique_ptr<net::Notifier> recovery_slots_;
+  // PG histories waiting to be written, by one writer so writes stay in order.
+  std::set<PgId> history_dirty_;
+  uint64_t history_seq_ = 0;        // bumped per change
+  uint64_t history_saved_seq_ = 0;  // every change up to it is on disk
+  Status history_error_;            // the last failed history write
+  bool history_writing_ = false;
+  std::unique_ptr<net::Notifier> history_saved_;
 
   std::atomic<bool> healthy_{false};
   Counter* ops_counter_ = nullptr;
@@ -179,6 +210,24 @@ class OsdService {
   Counter* read_bytes_ = nullptr;
   Counter* repops_counter_ = nullptr;
   Counter* recovered_objects_ = nullptr;
+  Counter* recovered_bytes_ = nullptr;
+  uint64_t recovery_objects_left_ = 0;  // in the recovery passes under way
+  // Adds n objects to recovery_objects_left_ until destroyed or done().
+  struct RecoveryLeft {
+    RecoveryLeft(uint64_t* total, uint64_t n) : total_(total), left_(n) { *total_ += n; }
+    ~RecoveryLeft() { *total_ -= left_; }
+    void done(uint64_t n) {
+      n = std::min(n, left_);
+      left_ -= n;
+      *total_ -= n;
+    }
+    RecoveryLeft(const RecoveryLeft&) = delete;
+    RecoveryLeft& operator=(const RecoveryLeft&) = delete;
+
+   private:
+    uint64_t* total_;
+    uint64_t left_;
+  };
   Histogram* op_latency_ = nullptr;
 };
 

@@ -36,6 +36,14 @@ std::string osd_list(const std::vector<std::pair<OsdId, double>>& osds) {
   return out;
 }
 
+// "45s", "3m 05s", "2h 10m": an estimate, so no more precision than that.
+std::string format_eta(double seconds) {
+  auto s = static_cast<uint64_t>(seconds + 0.5);
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m {:02}s", s / 60, s % 60);
+  return fmt::format("{}h {:02}m", s / 3600, (s % 3600) / 60);
+}
+
 }  // namespace
 
 std::string_view severity_name(Severity s) {
@@ -142,8 +150,16 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
         nearfull.emplace_back(r.osd, ratio);
       }
     }
+    if (r.received_ms <= opts.recovery_report_ms) {
+      s.recovery.objects_left += r.recovery_objects_left;
+      s.recovery.objects_per_sec += r.recovery_objects_per_sec;
+      s.recovery.bytes_per_sec += r.recovery_bytes_per_sec;
+    }
     if (r.received_ms > opts.report_stale_ms) continue;
     for (const auto& pg : r.pgs) fresh_pgs[{r.osd, pg.pool, pg.pg}] = &pg;
+  }
+  if (s.recovery.objects_left > 0 && s.recovery.objects_per_sec > 0) {
+    s.recovery.eta_seconds = static_cast<double>(s.recovery.objects_left) / s.recovery.objects_per_sec;
   }
   if (!full.empty()) {
     s.checks.push_back({"OSD_FULL", Severity::kErr,
@@ -221,7 +237,7 @@ nlohmann::ordered_json status_to_json(const ClusterStatus& s) {
   }
   json by_state = json::object();
   for (const auto& [state, n] : s.pgs_by_state) by_state[state] = n;
-  return {
+  json out = {
       {"fsid", s.fsid},
       {"epoch", s.epoch},
       {"health", {{"status", std::string(severity_name(s.health))}, {"checks", checks}}},
@@ -236,6 +252,14 @@ nlohmann::ordered_json status_to_json(const ClusterStatus& s) {
       {"objects", s.objects},
       {"bytes_used", s.bytes_used},
   };
+  if (s.recovery.active()) {
+    out["recovery"] = {
+        {"objects_left", s.recovery.objects_left},
+        {"objects_per_sec", s.recovery.objects_per_sec},
+        {"bytes_per_sec", s.recovery.bytes_per_sec},
+        {"eta_seconds", s.recovery.eta_seconds ? json(*s.recovery.eta_seconds) : json(nullptr)}};
+  }
+  return out;
 }
 
 std::string format_status(const ClusterStatus& s) {
@@ -282,6 +306,17 @@ std::string format_status(const ClusterStatus& s) {
     first = false;
   }
   if (states.empty()) line("    pgs:     none");
+  if (s.recovery.active()) {
+    line("");
+    line("  io:");
+    line(fmt::format("    recovery: {}/s, {:.0f} objects/s",
+                     format_bytes(static_cast<uint64_t>(s.recovery.bytes_per_sec)),
+                     s.recovery.objects_per_sec));
+    if (s.recovery.objects_left > 0) {
+      line(fmt::format("    progress: {} objects left, ETA {}", s.recovery.objects_left,
+                       s.recovery.eta_seconds ? format_eta(*s.recovery.eta_seconds) : "unknown"));
+    }
+  }
   return out;
 }
 

@@ -20,6 +20,10 @@
 //   PG_NOT_CLEAN    WARN  reported, but not active+clean for another reason
 //                         (peering, recovering, backfilling)
 //
+// Recovery progress (`io:` section, "recovery" in JSON, only while active):
+// objects still to copy, objects/s and bytes/s summed over the OSDs' recent
+// reports, and an ETA = objects left / objects per second.
+//
 // A PG's state is taken only from its current primary's report (the monitor
 // keeps the last report of every OSD, also of dead ones), and only when that
 // report is younger than report_stale_ms.
@@ -59,6 +63,18 @@ struct HealthOptions {
   // A report older than this (OsdReport::received_ms holds its age, as the
   // client library returns it) no longer says anything about PG states.
   uint64_t report_stale_ms = 30000;
+  // Recovery rates and work left come only from reports younger than this
+  // (OSDs report every 2 s; an older rate describes the past).
+  uint64_t recovery_report_ms = 10000;
+};
+
+// Recovery and backfill across the cluster, summed over the OSDs' reports.
+struct RecoveryProgress {
+  uint64_t objects_left = 0;     // in the copy passes under way
+  double objects_per_sec = 0;
+  double bytes_per_sec = 0;
+  std::optional<double> eta_seconds;  // objects_left / objects_per_sec, when both > 0
+  bool active() const { return objects_left > 0 || objects_per_sec > 0; }
 };
 
 struct MonSummary {
@@ -85,6 +101,7 @@ struct ClusterStatus {
   uint64_t bytes_used = 0;
   uint64_t bytes_total = 0;
   uint64_t bytes_avail = 0;
+  RecoveryProgress recovery;
 };
 
 MonSummary summarize_mons(const ClusterMap& map, const std::vector<MonProbe>& probes);

@@ -335,5 +335,50 @@ TEST(Health, HumanFormatMentionsEverything) {
   }
 }
 
+TEST(Health, RecoveryProgressSumsRecentReportsWithRateAndEta) {
+  ClusterMap m = make_map();
+  auto reps = reports_for(m, "active+backfilling+degraded");
+  ClusterStatus idle = compute_status(m, healthy_mons(), reps);
+  EXPECT_FALSE(idle.recovery.active());
+  EXPECT_FALSE(status_to_json(idle).contains("recovery"));
+  EXPECT_EQ(format_status(idle).find("recovery:"), std::string::npos);
+
+  reps[0].recovery_objects_left = 300;
+  reps[0].recovery_objects_per_sec = 40;
+  reps[0].recovery_bytes_per_sec = 4 << 20;
+  reps[1].recovery_objects_left = 100;
+  reps[1].recovery_objects_per_sec = 10;
+  reps[1].recovery_bytes_per_sec = 1 << 20;
+  reps[2].recovery_objects_left = 1000;  // an old report: describes the past
+  reps[2].recovery_objects_per_sec = 1000;
+  reps[2].received_ms = 20000;
+  ClusterStatus s = compute_status(m, healthy_mons(), reps);
+  EXPECT_EQ(s.recovery.objects_left, 400u);
+  EXPECT_DOUBLE_EQ(s.recovery.objects_per_sec, 50);
+  EXPECT_DOUBLE_EQ(s.recovery.bytes_per_sec, 5 << 20);
+  ASSERT_TRUE(s.recovery.eta_seconds);
+  EXPECT_DOUBLE_EQ(*s.recovery.eta_seconds, 8);
+  auto j = status_to_json(s);
+  EXPECT_EQ(j["recovery"]["objects_left"], 400);
+  EXPECT_EQ(j["recovery"]["eta_seconds"], 8.0);
+  std::string out = format_status(s);
+  for (const char* want : {"recovery: 5.0 MiB/s, 50 objects/s", "400 objects left, ETA 8s"}) {
+    EXPECT_NE(out.find(want), std::string::npos) << want << "\n" << out;
+  }
+
+  // Work left but nothing copied lately: no ETA.
+  reps[0].recovery_objects_per_sec = reps[1].recovery_objects_per_sec = 0;
+  s = compute_status(m, healthy_mons(), reps);
+  EXPECT_FALSE(s.recovery.eta_seconds);
+  EXPECT_TRUE(status_to_json(s)["recovery"]["eta_seconds"].is_null());
+  EXPECT_NE(format_status(s).find("ETA unknown"), std::string::npos);
+  // Long ones read in minutes and hours.
+  reps[0].recovery_objects_per_sec = 1;
+  reps[0].recovery_objects_left = 7500;
+  reps[1].recovery_objects_left = 0;
+  EXPECT_NE(format_status(compute_status(m, healthy_mons(), reps)).find("ETA 2h 05m"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cairn::ctl
