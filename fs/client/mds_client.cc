@@ -33,6 +33,9 @@ struct MdsClient::State {
   uint64_t session = 0;
   std::atomic<uint64_t> session_copy{0};  // for other threads
   bool opening = false;  // a coroutine is opening the session: others wait
+  // Request ids; clock-seeded so a successor resuming our session (a
+  // takeover) never reuses one the MDS remembers.
+  std::atomic<uint64_t> next_tid{net::wall_ns()};
   std::mutex mu;
   std::map<Ino, int> opens;
 };
@@ -140,7 +143,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
         s->addr.clear();
         continue;
       }
-      bool resumed = r->offset == s->session;
+      bool resumed = r->more;  // the MDS still had our opens and locks
       s->session = r->offset;
       s->session_copy = r->offset;
       s->session_conn = &c;
@@ -186,6 +189,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
 }  // namespace
 
 Result<MdsReply> MdsClient::call(MdsRequest req, std::chrono::milliseconds timeout) {
+  if (req.op != MdsOp::kSessionOpen) req.tid = state_->next_tid++;
   return rbd::block_on(cluster_, call_loop(state_, std::move(req), timeout));
 }
 

@@ -10,6 +10,9 @@ void append_record(const JournalEntry& entry, std::string* out) {
   p.u64(entry.seq);
   p.u32(static_cast<uint32_t>(entry.updates.size()));
   for (const Update& u : entry.updates) u.encode(p);
+  p.u64(entry.session);
+  p.u64(entry.tid);
+  p.bytes(entry.reply);
   Encoder e(out);
   e.u32(static_cast<uint32_t>(payload.size()));
   e.u32(crc32c(payload));
@@ -41,6 +44,9 @@ std::vector<JournalEntry> decode_records(std::string_view segment, bool* clean) 
     JournalEntry entry;
     entry.seq = d.u64();
     for (uint32_t n = d.count(); n > 0 && d.ok(); --n) entry.updates.push_back(Update::decode(d));
+    entry.session = d.u64();
+    entry.tid = d.u64();
+    entry.reply = d.bytes();
     if (!d.done()) {
       *clean = false;
       break;

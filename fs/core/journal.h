@@ -3,7 +3,10 @@
 // journal segment object. Pure: no I/O.
 //
 //   record = u32 payload length | u32 crc32c(payload) | payload
-//   payload = u64 seq | u32 count | Update...
+//   payload = u64 seq | u32 count | Update... | u64 session | u64 tid | reply
+// (session, tid, reply): the client request that made the entry and what it
+// was answered, so a request resent after an MDS failover is answered again
+// instead of applied twice.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +24,9 @@ inline constexpr uint64_t kJournalSegmentBytes = 8ull << 20;
 struct JournalEntry {
   uint64_t seq = 0;
   std::vector<Update> updates;
+  uint64_t session = 0;  // 0: not from a client request
+  uint64_t tid = 0;
+  std::string reply;  // the encoded MdsReply
 };
 
 void append_record(const JournalEntry& entry, std::string* out);

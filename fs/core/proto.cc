@@ -7,6 +7,7 @@ std::string MdsRequest::encode() const {
   Encoder e(&out);
   e.u16(static_cast<uint16_t>(op));
   e.u64(session);
+  e.u64(tid);
   e.u32(uid);
   e.u32(gid);
   e.u64(ino);
@@ -38,6 +39,7 @@ Result<MdsRequest> MdsRequest::decode(std::string_view b) {
   MdsRequest r;
   r.op = static_cast<MdsOp>(d.u16());
   r.session = d.u64();
+  r.tid = d.u64();
   r.uid = d.u32();
   r.gid = d.u32();
   r.ino = d.u64();

@@ -56,6 +56,8 @@ inline constexpr uint32_t kReaddirPlus = 1;  // kReaddir: also return each entry
 struct MdsRequest {
   MdsOp op = MdsOp::kGetattr;
   uint64_t session = 0;
+  // Per-session request id, the same on every resend (0: none).
+  uint64_t tid = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
   Ino ino = 0;

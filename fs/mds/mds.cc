@@ -221,6 +221,7 @@ awaitable<Status> Mds::replay_journal() {
     for (const JournalEntry& e : entries) {
       segment_last_seq_[seg] = e.seq;
       next_seq_ = std::max(next_seq_, e.seq + 1);
+      remember_reply(e.session, e.tid, e.seq, e.reply);
       if (e.seq <= tail_seq_) continue;
       for (const Update& u : e.updates) ns_.apply(u);
       // Replayed entries still have to reach the objects.
@@ -248,9 +249,18 @@ void Mds::track_dirty(const Update& u) {
   }
 }
 
-uint64_t Mds::submit(Txn txn) {
+void Mds::remember_reply(uint64_t session, uint64_t tid, uint64_t seq, std::string reply) {
+  if (session == 0 || tid == 0) return;
+  auto& done = completed_[session];
+  done[tid] = {seq, std::move(reply)};
+  // A client resends only what is in flight: a short window suffices.
+  while (done.size() > 512) done.erase(done.begin());
+}
+
+uint64_t Mds::submit(Txn txn, uint64_t session, uint64_t tid, std::string reply) {
   uint64_t seq = next_seq_++;
-  pending_.push_back(JournalEntry{seq, std::move(txn)});
+  remember_reply(session, tid, seq, reply);
+  pending_.push_back(JournalEntry{seq, std::move(txn), session, tid, std::move(reply)});
   wake_journal_->notify_all();
   return seq;
 }
@@ -498,6 +508,7 @@ void Mds::end_session(Session& s) {
     for (uint32_t k = 0; k < n; ++k) ns_.close_ref(ino, &txn);
   }
   locks_.release_session(s.id);
+  completed_.erase(s.id);
   for (Purge& p : ns_.take_purges()) purges_.push_back(p);
   if (!txn.empty()) submit(std::move(txn));
   spdlog::info("client session {} ({}) ended", s.id, s.name);
@@ -681,8 +692,11 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
   if (req->op == MdsOp::kSessionOpen) {
     uint64_t id = req->offset;
     auto it = sessions_.find(id);
+    rep.more = it != sessions_.end();  // resumed with its opens and locks
     if (it == sessions_.end()) {
-      id = next_session_++;
+      // A session the journal knows (a failover) keeps its id, so resent
+      // requests are recognised; its opens are re-registered by the client.
+      if (id == 0 || !completed_.contains(id)) id = next_session_++;
       it = sessions_.emplace(id, Session{}).first;
       it->second.id = id;
       spdlog::info("client {} opened session {}", req->name, id);
@@ -717,9 +731,26 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
     conn->reply(frame.header.req_id, kMsgMdsRequest, rep.encode());
     co_return;
   }
+  uint64_t session_id = session.id;
+  // A resend of a request that already changed the namespace (its reply was
+  // lost with a connection or an MDS): answer as the first time.
+  if (req->tid != 0) {
+    if (auto cs = completed_.find(session_id); cs != completed_.end()) {
+      if (auto done = cs->second.find(req->tid); done != cs->second.end()) {
+        uint64_t seq = done->second.first;
+        std::string reply = done->second.second;
+        Status st = co_await wait_durable(seq);
+        if (!st.ok()) {
+          rep.err = EIO;
+          reply = rep.encode();
+        }
+        conn->reply(frame.header.req_id, kMsgMdsRequest, std::move(reply));
+        co_return;
+      }
+    }
+  }
   Caller caller{req->uid, req->gid, static_cast<int64_t>(net::wall_ns())};
   Txn txn;
-  uint64_t session_id = session.id;
   dispatch(*req, caller, &session, &rep, &txn);
   for (Purge& p : ns_.take_purges()) {
     // A truncate's cut must be gone before the caller writes again (so wait
@@ -743,7 +774,7 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
   uint64_t wait_for = durable_seq_;
   if (!txn.empty()) {
     Txn copy = txn;
-    wait_for = submit(std::move(txn));
+    wait_for = submit(std::move(txn), session_id, req->tid, rep.encode());
     notify_others(copy, session_id);
   } else if (req->op != MdsOp::kRelease && req->op != MdsOp::kSetlk) {
     wait_for = next_seq_ - 1;

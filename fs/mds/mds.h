@@ -85,7 +85,9 @@ class Mds {
   // Runs one request against the namespace; fills the reply and the txn.
   void dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply* rep, Txn* txn);
   // Queues a txn for the journal; returns its sequence number.
-  uint64_t submit(Txn txn);
+  uint64_t submit(Txn txn, uint64_t session = 0, uint64_t tid = 0, std::string reply = {});
+  // Remembers a journaled request's reply for resends (a bounded window).
+  void remember_reply(uint64_t session, uint64_t tid, uint64_t seq, std::string reply);
   boost::asio::awaitable<Status> wait_durable(uint64_t seq);
   void notify_others(const Txn& txn, uint64_t origin_session);
   void end_session(Session& s);
@@ -104,6 +106,8 @@ class Mds {
   Namespace ns_;
   LockTable locks_;
   std::map<uint64_t, Session> sessions_;
+  // session -> tid -> (journal seq, encoded reply) of recent mutations.
+  std::map<uint64_t, std::map<uint64_t, std::pair<uint64_t, std::string>>> completed_;
   uint64_t next_session_;
 
   // Journal: entries applied in memory, queued, then appended in batches.

@@ -267,18 +267,36 @@ ctl fs subvolume rm vol1 >/dev/null || fail "subvolume rm"
 step "MDS failover under writes: kill -9 the active MDS"
 active=$(ctl fs status --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["name"])')
 pid=$(python3 -c "import json; print([g['pid'] for g in json.load(open('$DIR/cluster.json'))['gateways'] if g['type']+'.'+str(g['id'])=='$active'][0])")
-mkdir "$A/failover"
-( for i in $(seq 1 300); do echo "$i" > "$A/failover/f$i" || exit 1; done ) &
+mkdir "$A/failover" "$A/failover/moved"
+# Creates and renames; every acknowledged one must survive the failover.
+( for i in $(seq 1 300); do
+    echo "$i" > "$A/failover/f$i" || exit 1
+    if [ $((i % 3)) = 0 ]; then mv "$A/failover/f$i" "$A/failover/moved/r$i" || exit 1; fi
+  done ) &
 writer=$!
 sleep 1
 kill -9 "$pid"
-wait $writer || fail "a write failed during MDS failover (must stall, not fail)"
-[ "$(ls "$B/failover" | wc -l)" = 300 ] || fail "files lost over the failover: $(ls "$B/failover" | wc -l)"
-for i in 1 150 300; do [ "$(cat "$B/failover/f$i")" = "$i" ] || fail "content of f$i after failover"; done
+wait $writer || fail "a create or rename failed during MDS failover (must stall, not fail)"
+[ "$(ls "$B/failover" | wc -l)" = 201 ] || fail "entries lost over the failover: $(ls "$B/failover" | wc -l)"
+[ "$(ls "$B/failover/moved" | wc -l)" = 100 ] || fail "renames lost over the failover"
+for i in 1 151 299; do [ "$(cat "$B/failover/f$i")" = "$i" ] || fail "content of f$i after failover"; done
+[ "$(cat "$B/failover/moved/r300")" = 300 ] || fail "content of a renamed file after failover"
 new=$(ctl fs status --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["name"])')
 [ "$new" != "$active" ] || fail "the standby did not take over"
 cmp "$DIR/blob" "$B/blob" || fail "data after failover"
 "$BIN/cairn" start --dir "$DIR" "$active" >/dev/null || fail "restart $active as standby"
+
+step "an OSD killed mid-write: writes stall through the failure, data intact"
+osd_pid=$(python3 -c "import json; print([o['pid'] for o in json.load(open('$DIR/cluster.json'))['osds'] if o['id']==1][0])")
+head -c 64000000 /dev/urandom > "$DIR/osdkill"
+( cp "$DIR/osdkill" "$A/osdkill" && sync "$A/osdkill" ) &
+writer=$!
+sleep 0.5
+kill -9 "$osd_pid"
+wait $writer || fail "a write failed while an OSD died"
+cmp "$DIR/osdkill" "$B/osdkill" || fail "data written across an OSD failure differs"
+"$BIN/cairn" start --dir "$DIR" osd.1 >/dev/null || fail "restart osd.1"
+cmp "$DIR/osdkill" "$A/osdkill" || fail "data after the OSD came back"
 
 step "restart-safe mount: kill -9 and SIGTERM cairn-fuse under I/O, take over the live mount"
 cat > "$DIR/io_loop.py" <<'PY'
