@@ -894,7 +894,7 @@ Status LocalCluster::up(std::optional<int> mons, std::optional<int> osds) {
   }
 
   // Gateways need OSDs (they create their pools on first start).
-  if (!info_.osds.empty()) {
+  if (!info_.osds.empty() && opts_.gateways) {
     CAIRN_RETURN_IF_ERROR(plan_gateways());
     std::vector<DaemonInfo*> start_gws, all_gws;
     for (DaemonInfo& d : info_.gateways) {

@@ -145,6 +145,9 @@ struct LocalClusterOptions {
   int mon_timeout_ms = 30'000;  // monitors reach quorum
   int osd_timeout_ms = 60'000;  // OSDs boot and are marked up
   int gateway_timeout_ms = 60'000;  // gateways report healthy
+  // false: only monitors and OSDs (tests of the object cluster alone, where
+  // an MDS's lease renewals would be background writes).
+  bool gateways = true;
   int stop_grace_ms = 10'000;   // SIGTERM -> SIGKILL
   // Human progress lines (each ends with '\n', may be a partial line ending in
   // "... " followed later by "ok\n"). Null = silent.

@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
       up->add_option("--osds", osds, "OSDs (default 3; may grow an existing cluster)")
           ->check(CLI::Range(0, 64));
   up->add_option("--bin-dir", bin_dir, "Where cairn-mon and cairn-osd are (default: beside cairn)");
+  bool no_gateways = false;
+  up->add_flag("--no-gateways", no_gateways,
+               "Start only monitors and OSDs (no S3, NBD or MDS daemons)");
 
   CLI::App* down = app.add_subcommand("down", "Stop every daemon of the cluster in DIR");
   down->add_option("--dir", dir, "Cluster directory")->required();
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
   LocalClusterOptions opts;
   opts.dir = dir;
   opts.bin_dir = bin_dir;
+  opts.gateways = !no_gateways;
   opts.progress = print_progress;
   LocalCluster cluster(opts);
 
