@@ -19,37 +19,9 @@ cleanup() { "$BIN/cairn" down --dir "$DIR/cluster" >/dev/null 2>&1 || true; rm -
 trap cleanup EXIT
 say() { echo "== $*" >&2; }
 
-say "raw disk: 1 GiB sequential write then read with O_DIRECT in $DIR"
-dd_rate() {  # prints MB/s from dd's summary line
-  grep -Eo '[0-9.]+ [GM]B/s' | tail -1 | awk '{ v=$1; if ($2 == "GB/s") v *= 1000; print v }'
-}
-RAW_W=$(dd if=/dev/zero of="$DIR/raw" bs=4M count=256 oflag=direct conv=fdatasync 2>&1 | dd_rate)
-RAW_R=$(dd if="$DIR/raw" of=/dev/null bs=4M iflag=direct 2>&1 | dd_rate)
-rm -f "$DIR/raw"
-say "raw write ${RAW_W} MB/s, raw read ${RAW_R} MB/s"
-
-say "loopback TCP: 2 GiB through one connection"
-LOOP=$(python3 - <<'EOF'
-import socket, threading, time
-N = 2 << 30
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
-def sink():
-    c, _ = srv.accept(); got = 0
-    while got < N:
-        b = c.recv(1 << 20)
-        if not b: break
-        got += len(b)
-    c.close()
-t = threading.Thread(target=sink); t.start()
-s = socket.create_connection(srv.getsockname()); buf = b"\0" * (1 << 20)
-t0 = time.time(); sent = 0
-while sent < N:
-    s.sendall(buf); sent += len(buf)
-s.close(); t.join()
-print(f"{N / (time.time() - t0) / 1e6:.0f}")
-EOF
-)
-say "loopback ${LOOP} MB/s"
+# Sets RAW_W, RAW_R and LOOP.
+source bench/machine_limits.sh  # (we are in the repo root)
+measure_machine_limits "$DIR"
 
 say "starting a 3-monitor, 3-OSD cluster"
 "$BIN/cairn" up --dir "$DIR/cluster" >/dev/null

@@ -342,15 +342,20 @@ int Namespace::link(const Caller& c, Ino ino, Ino parent, std::string_view name,
   return 0;
 }
 
-int Namespace::unlink(const Caller& c, Ino parent, std::string_view name, Txn* txn) {
-  Inode* dir = nullptr;
-  if (int e = dir_for_change(parent, &dir)) return e;
+int Namespace::entry_for_removal(Ino parent, std::string_view name, Inode** dir, Inode** target) {
+  if (int e = dir_for_change(parent, dir)) return e;
   if (name.size() > kMaxNameLen) return ENAMETOOLONG;
   auto& entries = dirs_[parent];
   auto it = entries.find(name);
   if (it == entries.end()) return ENOENT;
-  Inode* i = get(it->second.ino);
-  if (i == nullptr) return ENOENT;
+  *target = get(it->second.ino);
+  return *target == nullptr ? ENOENT : 0;
+}
+
+int Namespace::unlink(const Caller& c, Ino parent, std::string_view name, Txn* txn) {
+  Inode* dir = nullptr;
+  Inode* i = nullptr;
+  if (int e = entry_for_removal(parent, name, &dir, &i)) return e;
   if (i->is_dir()) return EISDIR;
   rm_dentry(txn, parent, name);
   touch_dir(c, dir, txn);
@@ -360,13 +365,8 @@ int Namespace::unlink(const Caller& c, Ino parent, std::string_view name, Txn* t
 
 int Namespace::rmdir(const Caller& c, Ino parent, std::string_view name, Txn* txn) {
   Inode* dir = nullptr;
-  if (int e = dir_for_change(parent, &dir)) return e;
-  if (name.size() > kMaxNameLen) return ENAMETOOLONG;
-  auto& entries = dirs_[parent];
-  auto it = entries.find(name);
-  if (it == entries.end()) return ENOENT;
-  Inode* i = get(it->second.ino);
-  if (i == nullptr) return ENOENT;
+  Inode* i = nullptr;
+  if (int e = entry_for_removal(parent, name, &dir, &i)) return e;
   if (!i->is_dir()) return ENOTDIR;
   if (i->subvol == i->ino) return EBUSY;  // subvolumes go through subvolume_remove
   if (!dirs_[i->ino].empty()) return ENOTEMPTY;

@@ -137,6 +137,8 @@ class Namespace {
   Inode new_inode(const Caller& c, const Inode& parent, uint32_t mode, Txn* txn);
   int check_name(std::string_view name) const;
   int dir_for_change(Ino dir, Inode** out);
+  // The directory and the inode `name` in it names, for unlink and rmdir.
+  int entry_for_removal(Ino parent, std::string_view name, Inode** dir, Inode** target);
   // Accounts a change in a subvolume's usage; EDQUOT if growing past quota.
   int charge(Txn* txn, Ino subvol, int64_t bytes, int64_t files, bool enforce);
   // Drops one link of ino (already removed from its directory).
