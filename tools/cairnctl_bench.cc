@@ -39,6 +39,7 @@ struct BenchArgs {
   double seconds = 10;
   std::string size = "4M";
   uint32_t threads = 16;
+  uint64_t max_objects = 0;  // write: stop after this many (0 = only --seconds)
   bool no_cleanup = false;
   std::string prefix = "cairnctl";
 };
@@ -53,6 +54,7 @@ struct BenchState {
   std::string prefix;
   uint64_t size = 0;
   uint64_t count = 0;  // reads: objects the last write left
+  uint64_t max_objects = 0;  // write: stop after this many (0 = no limit)
   uint32_t threads = 0;
   Clock::time_point start;
   Clock::time_point deadline;
@@ -107,6 +109,7 @@ asio::awaitable<void> bench_worker(std::shared_ptr<BenchState> s) {
       idx = s->rng() % s->count;
     } else {
       if (s->op == BenchOp::kSeq && s->next >= s->count) break;
+      if (s->op == BenchOp::kWrite && s->max_objects && s->next >= s->max_objects) break;
       idx = s->next++;
     }
     std::string name = bench_object_name(s->prefix, idx);
@@ -275,6 +278,7 @@ Status run_bench_cmd(Context* ctx, const BenchArgs& a) {
   s->op_name = a.mode;
   s->prefix = a.prefix;
   s->threads = a.threads;
+  s->max_objects = a.max_objects;
   if (!(a.seconds > 0)) return Status::InvalidArgument(what + ": --seconds must be > 0");
   auto size = parse_size(a.size);
   if (!size.ok()) return annotate(what, size.status());
@@ -341,6 +345,8 @@ void add_bench_commands(CLI::App& app, Context& ctx, Action* action) {
   bench->add_option("--size,-b", args->size, "Object size for write, e.g. 4M (default 4M)");
   bench->add_option("--threads,-t", args->threads, "Ops in flight (default 16)")
       ->check(CLI::Range(1u, 1024u));
+  bench->add_option("--max-objects", args->max_objects,
+                    "write: stop after writing this many objects (a fill of known size)");
   bench->add_flag("--no-cleanup", args->no_cleanup,
                   "write: keep the objects (and a metadata object) for seq/rand");
   bench->add_option("--prefix", args->prefix,

@@ -167,6 +167,14 @@ awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
     reply.head = stale("PG " + id.to_string() + " is admitting a backfilled member");
     co_return reply;
   }
+  // Maps that arrived while we waited replaced map_, and `pool` with it:
+  // look it up again (a dangling pool here once sent a write to another
+  // pool's PG on the replicas).
+  pool = map_.find_pool(req.pool);
+  if (!pool) {
+    reply.head.status = Status::NotFound("pool " + std::to_string(req.pool) + " was deleted");
+    co_return reply;
+  }
   if (has_writes(req.ops)) co_return co_await do_write(pg, *pool, std::move(req));
   co_return co_await do_read(pg, std::move(req));
 }
@@ -337,7 +345,7 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
 
   // Encode the replica op first: the transaction then takes the payloads
   // without copying them.
-  RepOpRequest rep{pool.id, pg->id.seed, map_.epoch, entry, mtime, std::move(plan.mutations),
+  RepOpRequest rep{pg->id.pool, pg->id.seed, map_.epoch, entry, mtime, std::move(plan.mutations),
                    pg->objects, pg->bytes};
   std::string payload = rep.encode();
   Transaction txn;
@@ -442,9 +450,8 @@ awaitable<Status> OsdService::send_repop(PgPtr pg, OsdId to, std::string payload
 awaitable<StatusReply> OsdService::do_repop(RepOpRequest req) {
   StatusReply reply;
   PgId id{req.pool, req.pg};
-  const PoolInfo* pool = map_.find_pool(req.pool);
   if (req.map_epoch > map_.epoch) (void)co_await mon_->wait_for_map(req.map_epoch, Millis(2000));
-  PgPtr pg = get_pg(id, pool != nullptr);
+  PgPtr pg = get_pg(id, map_.find_pool(req.pool) != nullptr);
   if (!pg) co_return stale("no such pool");
   // A primary from an older interval must not write behind the new one's back.
   if (req.map_epoch < pg->interval_start) co_return stale("replica op from an older interval");

@@ -63,8 +63,10 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
   while (!stopped_ && gen == pg->peering_gen) {
     if (attempt++ > 0) co_await sleep_for(Millis(std::min(2000, 200 * attempt)));
     if (gen != pg->peering_gen) co_return;
-    const PoolInfo* pool = map_.find_pool(pg->id.pool);
-    if (!pool) co_return;
+    // A copy: the map (and its pools) is replaced while we wait below.
+    const PoolInfo* found = map_.find_pool(pg->id.pool);
+    if (!found) co_return;
+    const PoolInfo pool = *found;
     const std::vector<OsdId> members = pg->up;
     const Interval* current = pg->history.current();
     const Epoch current_first = current ? current->first : map_.epoch;
@@ -165,7 +167,7 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
       if (m != opts_.id && heads[m] != pg->last_update) behind_set.insert(m);
     }
     size_t in_sync = members.size() - behind_set.size();
-    if (in_sync < pool->min_size) {
+    if (in_sync < pool.min_size) {
       for (OsdId m : behind_set) {
         Status st = co_await push_all(pg, m, gen, PushHead::kSetHead);
         if (!st.ok()) {
@@ -185,7 +187,7 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
     }
     std::sort(acting.begin(), acting.end());
     pg->acting = acting;
-    bool clean = behind_set.empty() && members.size() >= pool->size;
+    bool clean = behind_set.empty() && members.size() >= pool.size;
     Epoch les = clean ? current_first : 0;
     if (!pg->history.activate(members, acting)) {
       spdlog::warn("PG {}: history does not match the up set; peering again", pg->id.to_string());
