@@ -354,6 +354,7 @@ void LogEntry::encode(Encoder& e) const {
   e.boolean(is_delete);
   e.u64(client_id);
   e.u64(tid);
+  e.u64(prior);
 }
 
 LogEntry LogEntry::decode(Decoder& d) {
@@ -363,6 +364,7 @@ LogEntry LogEntry::decode(Decoder& d) {
   l.is_delete = d.boolean();
   l.client_id = d.u64();
   l.tid = d.u64();
+  l.prior = d.u64();
   return l;
 }
 
@@ -415,6 +417,7 @@ std::string PgInfoReply::encode() const {
   Encoder e(&out);
   head.encode(e);
   e.u64(last_update);
+  e.u64(last_complete);
   e.u64(objects);
   e.str(history);
   return out;
@@ -424,6 +427,7 @@ Result<PgInfoReply> PgInfoReply::decode(std::string_view b) {
   return decode_all<PgInfoReply>(b, "pg info", [](Decoder& d, PgInfoReply& t) {
     CAIRN_DECODE_HEAD(d, t);
     t.last_update = d.u64();
+    t.last_complete = d.u64();
     t.objects = d.u64();
     t.history = d.str();
   });

@@ -206,6 +206,7 @@ struct LogEntry {
   bool is_delete = false;
   uint64_t client_id = 0;
   uint64_t tid = 0;
+  uint64_t prior = 0;  // the entry before this one in the primary's log
   void encode(Encoder& e) const;
   static LogEntry decode(Decoder& d);
 };
@@ -235,7 +236,8 @@ struct PgRef {
 
 struct PgInfoReply {
   StatusReply head;
-  uint64_t last_update = 0;
+  uint64_t last_update = 0;    // newest entry applied here
+  uint64_t last_complete = 0;  // newest entry with no gap before it (osd::LogChain)
   uint64_t objects = 0;
   std::string history;  // encoded osd::PgHistory: the intervals this OSD observed
   std::string encode() const;

@@ -100,12 +100,19 @@ void OsdService::record_entry(Pg& pg, const LogEntry& entry, Transaction& txn) {
     pg.dedup.erase({old.client_id, old.tid});
     pg.log.pop_front();
   }
+  txn.meta_put(pg.cid, "info", encode_pg_info(pg));
+}
+
+std::string encode_pg_info(const Pg& pg) {
   std::string info;
   Encoder ie(&info);
   ie.u64(pg.last_update);
   ie.u64(pg.objects);
   ie.i64(pg.bytes);
-  txn.meta_put(pg.cid, "info", std::move(info));
+  // A lower bound (entries in flight commit later): at start-up the log
+  // entries after it rebuild the chain.
+  ie.u64(pg.chain.complete());
+  return info;
 }
 
 awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
@@ -329,7 +336,7 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   // Order it: the next version in this PG's log.
   uint64_t base = map_.epoch << 32;
   uint64_t version = std::max(pg->last_update + 1, base + 1);
-  LogEntry entry{version, req.object, plan.deletes_object, req.client_id, req.tid};
+  LogEntry entry{version, req.object, plan.deletes_object, req.client_id, req.tid, pg->last_update};
   uint64_t mtime = net::wall_ns();
   uint64_t new_size = 0;
   for (const auto& m : plan.mutations) {
@@ -393,6 +400,7 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
         asio::detached);
   }
   co_await latch->wait();
+  if (local->ok()) pg->chain.committed(entry.version, entry.prior);
 
   if (!local->ok()) {
     spdlog::error("PG {}: local write of {} failed: {}", pg->id.to_string(), req.object,
@@ -467,6 +475,7 @@ awaitable<StatusReply> OsdService::do_repop(RepOpRequest req) {
     return store_->submit(std::move(txn));
   });
   unlock_object(*pg, req.entry.object);
+  if (st.ok()) pg->chain.committed(req.entry.version, req.entry.prior);
   repops_counter_->inc();
   reply.status = st;
   reply.epoch = map_.epoch;

@@ -1,10 +1,13 @@
 // Peering and recovery.
 //
 // When a PG's up set changes, its primary asks every up member for its PG
-// log head (last_update). The member with the newest head is authoritative:
-// every acked write reached every up replica, so the newest head holds them
-// all. If that is not the primary, the primary first pulls the differences
-// from it; then it pushes the differences to every member that is behind.
+// log head (last_update) and how far its log is complete (no gap: writes to
+// one PG commit out of order; see osd/core/log_chain.h). The member with the
+// longest complete log is authoritative: every acked write reached every up
+// replica, so that log holds them all. If that is not the primary, the
+// primary first pulls the differences from it; then it pushes the
+// differences to every member that is behind (whose log is shorter, or runs
+// past a gap).
 // Differences are found by comparing object lists with versions, so a member
 // that missed deletes, or holds unacked writes from an old interval, ends up
 // identical to the authoritative copy. Only then does the PG go active.
@@ -34,15 +37,6 @@ constexpr size_t kPushBatchBytes = 8u << 20;
 constexpr size_t kPushBatchObjects = 64;
 constexpr int kMaxBulkPasses = 4;
 
-
-std::string encode_info(uint64_t last_update, uint64_t objects, int64_t bytes) {
-  std::string info;
-  Encoder e(&info);
-  e.u64(last_update);
-  e.u64(objects);
-  e.i64(bytes);
-  return info;
-}
 }  // namespace
 
 awaitable<void> OsdService::acquire_recovery_slot() {
@@ -72,9 +66,11 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
     const Epoch current_first = current ? current->first : map_.epoch;
     // 1. Gather log heads and histories: from the up set first, then from
     // whoever the past intervals say may hold acked writes.
-    std::map<OsdId, uint64_t> heads;
+    std::map<OsdId, uint64_t> heads;      // newest entry applied
+    std::map<OsdId, uint64_t> completes;  // newest entry with no gap before it
     std::map<OsdId, PgHistory> histories;
     heads[opts_.id] = pg->last_update;
+    completes[opts_.id] = pg->chain.complete();
     histories[opts_.id] = pg->history;
     std::set<OsdId> ask(members.begin(), members.end());
     ask.erase(opts_.id);
@@ -107,6 +103,7 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
           break;
         }
         heads[m] = info->last_update;
+        completes[m] = info->last_complete;
         histories[m] = std::move(*h);
       }
       if (!ok || gen != pg->peering_gen) break;
@@ -136,19 +133,24 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
                    *pg->blocked_by.begin());
       pg->blocked_by.clear();
     }
+    // The authority has the longest complete log: a member's entries past a
+    // gap were never acked by an interval it served in (an ack needs every
+    // acting member), and the rest of its log is in every complete one.
     OsdId auth = opts_.id;
-    for (auto [m, head] : heads) {
-      if (head > heads[auth]) auth = m;
+    for (auto [m, complete] : completes) {
+      if (std::pair(complete, heads[m]) > std::pair(completes[auth], heads[auth])) auth = m;
     }
     uint64_t auth_head = heads[auth];
-    bool behind = false;
-    for (OsdId m : members) behind |= heads[m] != auth_head;
-    if (behind || auth != opts_.id) {
+    // In sync: the authority's complete log and nothing past it. (We become
+    // the authority in step 2.)
+    auto synced = [&](OsdId m) {
+      return m == opts_.id || (completes[m] == auth_head && heads[m] == auth_head);
+    };
+    size_t behind = std::count_if(members.begin(), members.end(), [&](OsdId m) { return !synced(m); });
+    if (behind > 0 || auth != opts_.id) {
       pg->recovering = true;
       spdlog::info("PG {} peering: osd.{} has the newest log ({:x}); recovering {} member(s)",
-                   pg->id.to_string(), auth, auth_head,
-                   std::count_if(members.begin(), members.end(),
-                                 [&](OsdId m) { return heads[m] != auth_head; }));
+                   pg->id.to_string(), auth, auth_head, behind + (auth != opts_.id ? 1 : 0));
     }
     // 2. Make ourselves authoritative (the newest copy may be on an OSD that
     // is no longer in the up set).
@@ -158,13 +160,15 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
         spdlog::warn("PG {}: pulling from osd.{} failed: {}", pg->id.to_string(), auth, st.to_string());
         continue;
       }
+    } else {
+      pg->chain.reset(pg->last_update);  // what we hold is the PG's state from here on
     }
     // 3. Members that are behind: if enough are in sync to serve writes
     // (min_size), go active now and catch the others up in the background;
     // otherwise catch them up first.
     std::set<OsdId> behind_set;
     for (OsdId m : members) {
-      if (m != opts_.id && heads[m] != pg->last_update) behind_set.insert(m);
+      if (m != opts_.id && !synced(m)) behind_set.insert(m);
     }
     size_t in_sync = members.size() - behind_set.size();
     if (in_sync < pool.min_size) {
@@ -485,9 +489,11 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   Transaction txn;
   for (const auto& name : drop) txn.remove(pg->cid, name);
   recovered_objects_->inc(drop.size());  // removals count as recovered objects, as in push_all
+  // Identical to the source now: everything up to its newest entry is here.
   pg->last_update = auth_version;
+  pg->chain.reset(auth_version);
   pg->objects = remote->size();
-  txn.meta_put(pg->cid, "info", encode_info(pg->last_update, pg->objects, pg->bytes));
+  txn.meta_put(pg->cid, "info", encode_pg_info(*pg));
   Status st = co_await net::run_blocking(store_pool_, [&]() {
     return store_->submit(std::move(txn));
   });
@@ -591,7 +597,8 @@ awaitable<StatusReply> OsdService::do_push(PgPushRequest req) {
   for (const auto& obj : req.objects) write_object(txn, pg->cid, obj);
   if (req.last_update != 0) {
     pg->last_update = req.last_update;
-    txn.meta_put(pg->cid, "info", encode_info(pg->last_update, pg->objects, pg->bytes));
+    pg->chain.reset(req.last_update);
+    txn.meta_put(pg->cid, "info", encode_pg_info(*pg));
   }
   reply.status = co_await net::run_blocking(store_pool_, [&]() {
     return store_->submit(std::move(txn));
@@ -609,6 +616,7 @@ awaitable<PgInfoReply> OsdService::do_pg_info(PgRef ref) {
     co_return reply;
   }
   reply.last_update = pg->last_update;
+  reply.last_complete = pg->chain.complete();
   reply.history = pg->history.encode();
   reply.objects = pg->objects;
   co_return reply;

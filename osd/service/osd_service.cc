@@ -124,6 +124,8 @@ Status OsdService::load_pgs() {
       pg->last_update = d.u64();
       pg->objects = d.u64();
       pg->bytes = d.i64();
+      uint64_t complete = d.u64();
+      pg->chain.reset(d.ok() ? complete : 0);
     }
     auto history = store_->meta_get(cid, "history");
     if (history.ok()) {
@@ -139,6 +141,7 @@ Status OsdService::load_pgs() {
         LogEntry e = LogEntry::decode(d);
         if (!d.ok()) continue;
         pg->dedup[{e.client_id, e.tid}] = e.version;
+        pg->chain.committed(e.version, e.prior);  // keys sort by version
         pg->log.push_back(std::move(e));
       }
     }

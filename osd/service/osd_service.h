@@ -29,6 +29,7 @@
 #include "common/net/connection.h"
 #include "common/net/notifier.h"
 #include "common/placement.h"
+#include "osd/core/log_chain.h"
 #include "osd/core/past_intervals.h"
 #include "osd/store/object_store.h"
 
@@ -84,6 +85,7 @@ struct Pg {
   std::set<OsdId> blocked_by;
   std::vector<OsdId> acting;    // active primary: up members holding every acked write
   uint64_t last_update = 0;     // newest PG log version applied here
+  LogChain chain;               // how far the log is complete here (no gaps)
   std::deque<LogEntry> log;     // recent entries (persisted under meta "log/")
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> dedup;  // (client, tid) -> version
   uint64_t objects = 0;
@@ -95,6 +97,9 @@ struct Pg {
 
   void notify() { state_changed.notify_all(); }
 };
+
+// The PG's "info" record: last_update, objects, bytes, log-complete bound.
+std::string encode_pg_info(const Pg& pg);
 
 class OsdService {
  public:
