@@ -1,6 +1,8 @@
 #include "client/client.h"
 #include "common/net/sleep.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -322,8 +324,9 @@ awaitable<Result<OsdOpReply>> Client::Impl::execute(PoolId pool_id, std::string 
       encoded_epoch = m.epoch;
     }
     auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    Millis wait = std::clamp(left, Millis(1), Millis(30000));
     auto frame = co_await osds.call(primary->addr, static_cast<uint16_t>(MsgType::kOsdOp), payload,
-                                    std::min(left, Millis(30000)));
+                                    wait);
     if (!frame.ok()) {
       last = Status::Unavailable("osd." + std::to_string(up[0]) + ": " + frame.status().message());
       continue;

@@ -318,7 +318,16 @@ void OsdService::on_map(const ClusterMap& map) {
         history_changed(*pg);
       }
       pg->history_fresh = false;
-      if (up != pg->up) pg->blocked_by.clear();  // a new interval: peering decides again
+      // A member that restarted lost its in-flight replica ops and must be
+      // peered with again, as in Ceph: a new interval even if `up` is equal.
+      std::vector<Epoch> up_from;
+      for (OsdId o : up) {
+        const OsdInfo* info = map_.find_osd(o);
+        up_from.push_back(info ? info->up_from : 0);
+      }
+      bool same_interval = up == pg->up && up_from == pg->up_from;
+      if (!same_interval) pg->blocked_by.clear();  // a new interval: peering decides again
+      pg->up_from = up_from;
       if (!mine) {
         if (pg->state != PgState::kStray) {
           pg->up = up;
@@ -328,7 +337,7 @@ void OsdService::on_map(const ClusterMap& map) {
         }
         continue;
       }
-      if (up == pg->up && pg->state != PgState::kStray) continue;
+      if (same_interval && pg->state != PgState::kStray) continue;
       pg->up = up;
       pg->interval_start = map_.epoch;
       uint64_t gen = ++pg->peering_gen;

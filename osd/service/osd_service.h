@@ -67,6 +67,7 @@ struct Pg {
   PgId id;
   CollectionId cid;
   std::vector<OsdId> up;        // current up set, primary first
+  std::vector<Epoch> up_from;   // each member's last boot epoch (a restart is a new interval)
   Epoch interval_start = 0;     // map epoch at which `up` last changed
   PgState state = PgState::kStray;
   bool recovering = false;      // foreground: the primary itself is catching up
