@@ -3,6 +3,7 @@
 // open files on a new session), and hands MDS invalidations to a callback.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,6 +27,12 @@ class MdsClient {
   // must not be called from the cluster client's io thread.
   Result<MdsReply> call(MdsRequest req,
                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // Waits until every mutation this client was answered for so far is
+  // durable at the MDS (fsync, unmount). Resends them through a failover.
+  // False if that did not happen within timeout.
+  bool wait_safe(std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // Mutations answered early and not yet confirmed durable.
+  size_t unsafe_count() const;
   // Open files are replayed to a new session after an MDS failover.
   void track_open(Ino ino, int delta);
   void close_session();

@@ -179,8 +179,14 @@ void Namespace::rm_dentry(Txn* txn, Ino dir, std::string_view name) {
 
 Inode Namespace::new_inode(const Caller& c, const Inode& parent, uint32_t mode, Txn* txn) {
   Inode n;
-  n.ino = ++max_ino_;
-  txn->push_back(Update::max_ino(n.ino));
+  if (want_ino_ != 0 && !inodes_.contains(want_ino_)) {
+    n.ino = want_ino_;
+    max_ino_ = std::max(max_ino_, n.ino);
+  } else {
+    n.ino = ++max_ino_;
+  }
+  want_ino_ = 0;
+  txn->push_back(Update::max_ino(max_ino_));
   n.mode = mode;
   n.uid = c.uid;
   n.gid = c.gid;

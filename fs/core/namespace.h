@@ -91,6 +91,10 @@ class Namespace {
   int resolve(std::string_view path, Inode* out) const;
 
   // ---- mutations ----
+  // The next inode created gets number `want` if it is free: a create
+  // replayed after an MDS failover keeps the number its client was told.
+  // Consumed (or dropped) by the next mutation's dispatch.
+  void prefer_ino(Ino want) { want_ino_ = want; }
   // mode carries the S_IFMT type (regular, dir, fifo, socket, char, block).
   int mknod(const Caller& c, Ino parent, std::string_view name, uint32_t mode, uint64_t rdev,
             Inode* out, Txn* txn);
@@ -152,6 +156,7 @@ class Namespace {
   std::unordered_map<Ino, uint32_t> open_refs_;
   std::vector<Purge> purges_;
   Ino max_ino_ = kRootIno;
+  Ino want_ino_ = 0;
 };
 
 }  // namespace cairn::fs

@@ -236,6 +236,20 @@ TEST_F(NamespaceTest, InodeNumbersAreNeverReused) {
   EXPECT_GT(out.ino, a);
 }
 
+TEST_F(NamespaceTest, ReplayedCreateKeepsItsInodeNumberIfFree) {
+  Ino a = mk(kRootIno, "a");
+  // A create an old MDS answered with 50 but never journaled, resent to a new one.
+  ns_.prefer_ino(50);
+  Ino b = mk(kRootIno, "b");
+  EXPECT_EQ(50u, b);
+  EXPECT_GT(mk(kRootIno, "c"), 50u);  // later numbers stay above it
+  ns_.prefer_ino(a);                  // taken meanwhile: a fresh number instead
+  Ino d = mk(kRootIno, "d");
+  EXPECT_NE(a, d);
+  EXPECT_GT(d, 50u);
+  expect_replay_equal();
+}
+
 TEST(JournalTest, RecordsRoundTripAndStopAtATornTail) {
   std::string seg;
   JournalEntry e1{1, {Update::put_dentry(1, "x", 5, S_IFREG), Update::max_ino(5)}};
@@ -297,12 +311,15 @@ TEST(ProtoTest, RequestAndReplyRoundTrip) {
   r.attr.valid = SetAttr::kSize;
   r.attr.size = 77;
   r.lock_type = LockType::kWrite;
+  r.replay = true;
   auto d = MdsRequest::decode(r.encode());
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(MdsOp::kRename, d->op);
   EXPECT_EQ("b", d->name2);
   EXPECT_EQ(77u, d->attr.size);
+  EXPECT_TRUE(d->replay);
   MdsReply rep;
+  rep.unsafe = true;
   rep.err = ENOENT;
   rep.inode.ino = 9;
   rep.entries.push_back({"x", 4, S_IFDIR});
@@ -311,6 +328,12 @@ TEST(ProtoTest, RequestAndReplyRoundTrip) {
   ASSERT_TRUE(dr.ok());
   EXPECT_EQ(ENOENT, dr->err);
   EXPECT_EQ(9u, dr->inodes[0].ino);
+  EXPECT_TRUE(dr->unsafe);
+  MdsSafe safe;
+  safe.tids = {7, 9};
+  auto ds = MdsSafe::decode(safe.encode());
+  ASSERT_TRUE(ds.ok());
+  EXPECT_EQ(safe.tids, ds->tids);
   EXPECT_FALSE(MdsReply::decode("garbage").ok());
   EXPECT_FALSE(MdsRequest::decode("").ok());
 }

@@ -278,9 +278,9 @@ void op_flush(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_fsync(fuse_req_t r, fuse_ino_t ino, int, fuse_file_info* fi) {
   // Data writes are durable on every replica when acked; what is left is
-  // the size and mtime at the MDS.
+  // the size and mtime at the MDS, and every change the MDS answered early.
   publish(r, self(r)->file(ino, fi));
-  fuse_reply_err(r, 0);
+  fuse_reply_err(r, self(r)->mdsc->wait_safe() ? 0 : EIO);
 }
 
 void op_release(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
@@ -402,7 +402,9 @@ void op_releasedir(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_fsyncdir(fuse_req_t r, fuse_ino_t, int, fuse_file_info*) {
-  fuse_reply_err(r, 0);  // namespace changes are journaled before they are acked
+  // Namespace changes are answered before they are journaled (as CephFS
+  // does): fsync on a directory waits until they are durable.
+  fuse_reply_err(r, self(r)->mdsc->wait_safe() ? 0 : EIO);
 }
 
 void op_statfs(fuse_req_t r, fuse_ino_t) {
@@ -657,6 +659,11 @@ Status FuseFs::connect() {
 void FuseFs::attach(fuse_session* se) { se_ = se; }
 
 void FuseFs::detach() {
+  // The successor resumes our session but not our list of unsafe changes:
+  // let them become durable first.
+  if (mdsc && !mdsc->wait_safe(std::chrono::seconds(60))) {
+    spdlog::warn("handing over with {} changes not yet confirmed durable", mdsc->unsafe_count());
+  }
   {
     std::lock_guard lock(notify_mu_);
     if (stop_) return;

@@ -34,6 +34,9 @@ struct MdsOptions {
   // How long a disconnected client's opens and locks are kept for it.
   uint64_t session_timeout_ms = 30000;
   uint64_t checkpoint_interval_ms = 2000;
+  // After a takeover, how long requests wait for the previous MDS's clients
+  // to reconnect and resend the requests it had answered early.
+  uint64_t reconnect_timeout_ms = 10000;
 };
 
 std::string meta_pool_name(const std::string& fs);
@@ -89,6 +92,14 @@ class Mds {
   // Remembers a journaled request's reply for resends (a bounded window).
   void remember_reply(uint64_t session, uint64_t tid, uint64_t seq, std::string reply);
   boost::asio::awaitable<Status> wait_durable(uint64_t seq);
+  // The newest entry below `below` not yet durable that another session (or
+  // the MDS itself) made; 0 if none.
+  uint64_t foreign_in_flight(uint64_t session, uint64_t below) const;
+  // Tells clients which of their early-answered requests are now durable.
+  void send_safe(uint64_t upto);
+  // Holds a request back while the previous MDS's clients replay.
+  boost::asio::awaitable<void> wait_gate();
+  void open_gate(const std::string& why);
   void notify_others(const Txn& txn, uint64_t origin_session);
   void end_session(Session& s);
   std::string status_json() const;
@@ -121,6 +132,17 @@ class Mds {
   std::vector<JournalEntry> pending_;
   Dirty dirty_;  // durable changes not yet written to the objects
   std::vector<Purge> purges_;
+  // Entries not yet durable: seq -> the session that made it (0: the MDS).
+  std::map<uint64_t, uint64_t> in_flight_;
+  // Requests answered early: seq -> (session, tid), until durable.
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> unsafe_;
+  // Sessions open as far as the journal and the checkpoint know.
+  std::set<uint64_t> known_sessions_;
+  // After a takeover: sessions that have not reconnected and replayed yet.
+  std::set<uint64_t> awaiting_replay_;
+  bool replay_gate_ = false;
+  uint64_t gate_deadline_ms_ = 0;
+  std::unique_ptr<net::Notifier> gate_open_;
 
   std::unique_ptr<net::Notifier> wake_journal_;
   std::unique_ptr<net::Notifier> durable_;
