@@ -209,6 +209,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
             MdsRequest reopen;
             reopen.op = MdsOp::kOpen;
             reopen.ino = ino;
+            reopen.replay = true;  // part of the reconnect: not held back for replays
             auto rr = co_await call_on(c, reopen, milliseconds(10000));
             (void)rr;
           }

@@ -8,6 +8,7 @@
 // them to the kernel unchanged.
 #pragma once
 
+#include <cerrno>
 #include <map>
 #include <string>
 #include <string_view>
@@ -59,6 +60,10 @@ struct Purge {
   uint64_t from = 0;
   uint64_t to = 0;
 };
+
+// A private errno (never handed to an application): the file's data is
+// inline, so the client must move it to data objects (uninline) first.
+inline constexpr int kEInline = EBADE;
 
 inline constexpr uint32_t kRenameNoReplace = 1;  // RENAME_NOREPLACE
 inline constexpr uint32_t kRenameExchange = 2;   // RENAME_EXCHANGE
@@ -112,6 +117,13 @@ class Namespace {
   // file by len at once, so concurrent appenders never overlap.
   int reserve_append(const Caller& c, Ino ino, uint64_t len, uint64_t* offset, Inode* out,
                      Txn* txn);
+  // A write to an inline file: the bytes go into the inode. kEInline if
+  // they would end past kInlineMax or the data has moved to the objects.
+  int write_inline(const Caller& c, Ino ino, uint64_t offset, std::string_view data,
+                   int64_t mtime_ns, Inode* out, Txn* txn);
+  // The client wrote the inline bytes to the data objects: from now on they
+  // live there. EAGAIN if the inode changed since `version` (read it again).
+  int uninline(const Caller& c, Ino ino, uint64_t version, Inode* out, Txn* txn);
   // flags: XATTR_CREATE (1), XATTR_REPLACE (2).
   int setxattr(const Caller& c, Ino ino, const std::string& name, std::string value,
                uint32_t flags, Txn* txn);

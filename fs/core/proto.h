@@ -51,6 +51,8 @@ enum class MdsOp : uint16_t {
   kStatus,        // -> value = JSON status
   kCreate,        // kMknod + kOpen in one round trip (open(O_CREAT))
   kReplayDone,    // the client has resent all its unsafe requests (after a reconnect)
+  kWriteInline,   // ino, offset, value = bytes, attr.mtime_ns (kEInline: not inline, or too big)
+  kUninline,      // ino, size = the version whose inline bytes the client wrote to the objects
 };
 
 inline constexpr uint32_t kReaddirPlus = 1;  // kReaddir: also return each entry's inode

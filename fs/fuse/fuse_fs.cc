@@ -52,6 +52,30 @@ std::optional<MdsReply> call_or_reply(fuse_req_t r, MdsRequest req) {
   return std::move(*rep);
 }
 
+// As call_or_reply, for requests that need the file's data in the objects:
+// an inline file is moved there first and the request sent again.
+std::optional<MdsReply> call_objects_or_reply(fuse_req_t r, MdsRequest req) {
+  FuseFs* fs = self(r);
+  MdsRequest again = req;
+  auto rep = fs->mds(std::move(req), r);
+  if (rep.ok() && rep->err == kEInline) {
+    if (int e = fs->uninline(r, again.ino)) {
+      fuse_reply_err(r, e);
+      return std::nullopt;
+    }
+    rep = fs->mds(std::move(again), r);
+  }
+  if (!rep.ok()) {
+    fuse_reply_err(r, EIO);
+    return std::nullopt;
+  }
+  if (rep->err != 0) {
+    fuse_reply_err(r, rep->err == kEInline ? EIO : rep->err);
+    return std::nullopt;
+  }
+  return std::move(*rep);
+}
+
 void op_init(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   conn->max_readahead = 8 << 20;
@@ -94,7 +118,7 @@ void op_setattr(fuse_req_t r, fuse_ino_t ino, struct stat* attr, int to_set, fus
   else if (to_set & FUSE_SET_ATTR_ATIME) a.valid |= SetAttr::kAtime, a.atime_ns = ts_ns(attr->st_atim);
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) a.valid |= SetAttr::kMtimeNow;
   else if (to_set & FUSE_SET_ATTR_MTIME) a.valid |= SetAttr::kMtime, a.mtime_ns = ts_ns(attr->st_mtim);
-  if (auto rep = call_or_reply(r, std::move(q))) {
+  if (auto rep = call_objects_or_reply(r, std::move(q))) {
     fs->remember(rep->inode);
     struct stat st;
     fs->fill_stat(rep->inode, &st);
@@ -231,11 +255,29 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
   FuseFs* fs = self(r);
   auto* of = self(r)->file(ino, fi);
   uint64_t at = static_cast<uint64_t>(off);
+  // Small files keep their bytes in the inode: one MDS request, no OSD write.
+  if (!of->append && at + size <= kInlineMax && fs->maybe_inline(of->ino)) {
+    int e = fs->write_inline(r, of->ino, at, buf, size);
+    if (e == 0) {
+      fuse_reply_write(r, size);
+      return;
+    }
+    if (e != kEInline) {
+      fuse_reply_err(r, e);
+      return;
+    }
+  }
+  if (fs->maybe_inline(of->ino)) {
+    if (int e = fs->uninline(r, of->ino)) {
+      fuse_reply_err(r, e);
+      return;
+    }
+  }
   if (of->append) {
     // Another node may have appended: the MDS hands out the real end.
     MdsRequest q = make(MdsOp::kReserveAppend, r, of->ino);
     q.length = size;
-    auto rep = call_or_reply(r, std::move(q));
+    auto rep = call_objects_or_reply(r, std::move(q));
     if (!rep) return;
     at = rep->offset;
     fs->remember(rep->inode);
@@ -244,7 +286,7 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
     MdsRequest q = make(MdsOp::kExtend, r, of->ino);
     q.size = at + size;
     q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
-    auto rep = call_or_reply(r, std::move(q));
+    auto rep = call_objects_or_reply(r, std::move(q));
     if (!rep) return;
     fs->remember(rep->inode);
   } else {
@@ -565,7 +607,7 @@ void op_fallocate(fuse_req_t r, fuse_ino_t ino, int mode, off_t offset, off_t le
     MdsRequest q = make(MdsOp::kExtend, r, of->ino);
     q.size = end;
     q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
-    auto rep = call_or_reply(r, std::move(q));
+    auto rep = call_objects_or_reply(r, std::move(q));
     if (!rep) return;
     fs->remember(rep->inode);
   }
@@ -702,7 +744,10 @@ void FuseFs::notify_loop() {
       } else {
         {
           std::lock_guard g(mu_);
-          known_.erase(n.ino);
+          if (auto it = known_.find(n.ino); it != known_.end()) {
+            known_inline_bytes_ -= it->second.data.size();
+            known_.erase(it);
+          }
         }
         fuse_lowlevel_notify_inval_inode(se_, to_fuse(n.ino), 0, 0);
       }
@@ -772,18 +817,108 @@ void FuseFs::drop_dir(fuse_file_info* fi) {
 bool FuseFs::unchanged(const Inode& i) {
   std::lock_guard lock(mu_);
   auto it = known_.find(i.ino);
-  return it != known_.end() && it->second.second == i.version;
+  return it != known_.end() && it->second.version == i.version;
 }
 
 void FuseFs::remember(const Inode& i) {
   std::lock_guard lock(mu_);
-  known_[i.ino] = {i.size, i.version};
+  Known& k = known_[i.ino];
+  known_inline_bytes_ -= k.data.size();
+  k.size = i.size;
+  k.version = i.version;
+  k.inlined = i.inlined;
+  // Listings leave the bytes out: then they are fetched on the first read.
+  k.has_data = i.inlined && i.inline_data.size() == i.size;
+  k.data = k.has_data ? i.inline_data : std::string();
+  known_inline_bytes_ += k.data.size();
+  if (known_inline_bytes_ > (64u << 20)) {  // a bounded cache: forget every content
+    for (auto& [ino, other] : known_) {
+      other.has_data = false;
+      other.data = std::string();
+    }
+    known_inline_bytes_ = 0;
+  }
+}
+
+bool FuseFs::maybe_inline(Ino ino) {
+  std::lock_guard lock(mu_);
+  auto it = known_.find(ino);
+  return it == known_.end() || it->second.inlined;
+}
+
+bool FuseFs::inline_content(Ino ino, std::string* out) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = known_.find(ino);
+      if (it != known_.end()) {
+        if (!it->second.inlined) return false;
+        if (it->second.has_data) {
+          *out = it->second.data;
+          return true;
+        }
+      }
+    }
+    MdsRequest q;
+    q.op = MdsOp::kGetattr;
+    q.ino = ino;
+    auto rep = mdsc->call(std::move(q));
+    if (!rep.ok() || rep->err != 0) return false;
+    if (!rep->inode.inlined) {
+      remember(rep->inode);
+      return false;
+    }
+    *out = rep->inode.inline_data;
+    remember(rep->inode);
+    return true;
+  }
+  return false;
+}
+
+int FuseFs::write_inline(fuse_req_t r, Ino ino, uint64_t off, const char* buf, size_t len) {
+  MdsRequest q = make(MdsOp::kWriteInline, r, ino);
+  q.offset = off;
+  q.value.assign(buf, len);
+  q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
+  auto rep = mds(std::move(q), r);
+  if (!rep.ok()) return EIO;
+  if (rep->err != 0) return rep->err;
+  remember(rep->inode);  // without the bytes: a read fetches them
+  return 0;
+}
+
+int FuseFs::uninline(fuse_req_t r, Ino ino) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto cur = mds(make(MdsOp::kGetattr, r, ino), r);
+    if (!cur.ok()) return EIO;
+    if (cur->err != 0) return cur->err;
+    if (!cur->inode.inlined) {
+      remember(cur->inode);
+      return 0;
+    }
+    // The bytes reach the object first; only then does the MDS say they live there.
+    Status st = cluster.put(data_pool_name(opts.fs_name), data_object(ino, 0),
+                            cur->inode.inline_data);
+    if (!st.ok()) {
+      spdlog::warn("moving inline data of {:x} to its object: {}", ino, st.to_string());
+      return st.to_errno();
+    }
+    MdsRequest q = make(MdsOp::kUninline, r, ino);
+    q.size = cur->inode.version;
+    auto rep = mds(std::move(q), r);
+    if (!rep.ok()) return EIO;
+    if (rep->err == EAGAIN) continue;  // written meanwhile: copy again
+    if (rep->err != 0) return rep->err;
+    remember(rep->inode);
+    return 0;
+  }
+  return EIO;
 }
 
 uint64_t FuseFs::known_size(Ino ino) {
   {
     std::lock_guard lock(mu_);
-    if (auto it = known_.find(ino); it != known_.end()) return it->second.first;
+    if (auto it = known_.find(ino); it != known_.end()) return it->second.size;
   }
   MdsRequest q;
   q.op = MdsOp::kGetattr;
@@ -793,6 +928,7 @@ uint64_t FuseFs::known_size(Ino ino) {
   remember(rep->inode);
   return rep->inode.size;
 }
+
 
 Result<MdsReply> FuseFs::mds(MdsRequest req, fuse_req_t) { return mdsc->call(std::move(req)); }
 
@@ -808,6 +944,11 @@ void FuseFs::reply_entry(fuse_req_t r, const Inode& i) {
 }
 
 int FuseFs::read_data(Ino ino, uint64_t off, size_t len, std::string* out) {
+  std::string content;
+  if (inline_content(ino, &content)) {
+    if (off < content.size()) *out = content.substr(off, len);
+    return 0;
+  }
   uint64_t size = known_size(ino);
   if (off >= size) return 0;
   len = static_cast<size_t>(std::min<uint64_t>(len, size - off));
@@ -845,7 +986,7 @@ int FuseFs::write_data(Ino ino, uint64_t off, const char* buf, size_t len) {
   }
   std::lock_guard lock(mu_);
   auto& k = known_[ino];
-  k.first = std::max(k.first, off + len);
+  k.size = std::max(k.size, off + len);
   return 0;
 }
 

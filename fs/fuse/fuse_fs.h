@@ -68,13 +68,23 @@ class FuseFs {
   Ino to_ino(fuse_ino_t fino) const { return fino == FUSE_ROOT_ID ? root_ : fino; }
   fuse_ino_t to_fuse(Ino ino) const { return ino == root_ ? FUSE_ROOT_ID : ino; }
   void fill_stat(const Inode& i, struct stat* st) const;
-  void remember(const Inode& i);  // newest known size and version
+  void remember(const Inode& i);  // newest known size, version (and inline bytes)
   bool unchanged(const Inode& i);  // same version as last remembered
   uint64_t known_size(Ino ino);
   Result<MdsReply> mds(MdsRequest req, fuse_req_t r);
   void reply_entry(fuse_req_t r, const Inode& i);
   int read_data(Ino ino, uint64_t off, size_t len, std::string* out);
   int write_data(Ino ino, uint64_t off, const char* buf, size_t len);
+
+  // ---- inline files (data kept in the inode, up to kInlineMax) ----
+  // A write into an inline file, sent to the MDS (answered early, like any
+  // metadata change). kEInline if the file is not inline (any more).
+  int write_inline(fuse_req_t r, Ino ino, uint64_t off, const char* buf, size_t len);
+  // Moves an inline file's bytes to the data objects, before writes that
+  // go there (past kInlineMax, O_APPEND).
+  int uninline(fuse_req_t r, Ino ino);
+  // False only if the file is known not to be inline.
+  bool maybe_inline(Ino ino);
 
   client::Client& cluster;
   FuseOptions opts;
@@ -86,8 +96,18 @@ class FuseFs {
   void notify_loop();
   std::string key_;
   fuse_session* se_ = nullptr;
-  std::mutex mu_;
-  std::map<Ino, std::pair<uint64_t, uint64_t>> known_;  // ino -> (size, version)
+  // The content of an inline file as this node knows it, if it is inline.
+  bool inline_content(Ino ino, std::string* out);
+  struct Known {
+    uint64_t size = 0;
+    uint64_t version = 0;
+    bool inlined = false;
+    bool has_data = false;  // `data` is the inline content
+    std::string data;
+  };
+  mutable std::mutex mu_;
+  std::map<Ino, Known> known_;
+  uint64_t known_inline_bytes_ = 0;  // bounded: the cache drops contents past 64 MiB
   std::mutex handles_mu_;
   uint64_t next_handle_ = 1;
   std::unordered_map<uint64_t, OpenFile> files_;

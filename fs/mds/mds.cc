@@ -668,6 +668,11 @@ void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply*
       break;
     case MdsOp::kSetattr: e = ns_.setattr(c, req.ino, req.attr, &out, txn); break;
     case MdsOp::kExtend: e = ns_.extend(c, req.ino, req.size, req.attr.mtime_ns, &out, txn); break;
+    case MdsOp::kWriteInline:
+      e = ns_.write_inline(c, req.ino, req.offset, req.value, req.attr.mtime_ns, &out, txn);
+      out.inline_data.clear();  // keeps replies (and their journal copy) small
+      break;
+    case MdsOp::kUninline: e = ns_.uninline(c, req.ino, req.size, &out, txn); break;
     case MdsOp::kReserveAppend:
       e = ns_.reserve_append(c, req.ino, req.length, &rep->offset, &out, txn);
       break;
@@ -687,6 +692,7 @@ void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply*
         for (const DirEntry& de : rep->entries) {
           const Inode* i = ns_.find(de.ino);
           rep->inodes.push_back(i != nullptr ? *i : Inode{});
+          rep->inodes.back().inline_data.clear();  // a listing does not carry file contents
         }
       }
       break;
