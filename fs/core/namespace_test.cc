@@ -387,6 +387,15 @@ TEST(ProtoTest, RequestAndReplyRoundTrip) {
   EXPECT_EQ(ENOENT, dr->err);
   EXPECT_EQ(9u, dr->inodes[0].ino);
   EXPECT_TRUE(dr->unsafe);
+  MdsNotify inval;
+  inval.kind = MdsNotify::kInvalEntry;
+  inval.ino = 4;
+  inval.name = "x";
+  inval.seq = 77;
+  auto dn = MdsNotify::decode(inval.encode());
+  ASSERT_TRUE(dn.ok());
+  EXPECT_EQ(77u, dn->seq);
+  EXPECT_EQ("x", dn->name);
   MdsSafe safe;
   safe.tids = {7, 9};
   auto ds = MdsSafe::decode(safe.encode());

@@ -134,6 +134,7 @@ std::string MdsNotify::encode() const {
   e.u8(kind);
   e.u64(ino);
   e.str(name);
+  e.u64(seq);
   return out;
 }
 
@@ -145,6 +146,7 @@ Result<MdsNotify> MdsNotify::decode(std::string_view b) {
   n.kind = static_cast<Kind>(k);
   n.ino = d.u64();
   n.name = d.str();
+  n.seq = d.u64();
   if (!d.done()) return Status::Corruption("cannot decode MDS notify");
   return n;
 }

@@ -53,6 +53,7 @@ enum class MdsOp : uint16_t {
   kReplayDone,    // the client has resent all its unsafe requests (after a reconnect)
   kWriteInline,   // ino, offset, value = bytes, attr.mtime_ns (kEInline: not inline, or too big)
   kUninline,      // ino, size = the version whose inline bytes the client wrote to the objects
+  kNotifyAck,     // offset = the newest MdsNotify.seq the client has applied to its kernel cache
 };
 
 inline constexpr uint32_t kReaddirPlus = 1;  // kReaddir: also return each entry's inode
@@ -122,6 +123,7 @@ struct MdsNotify {
   Kind kind = kInvalInode;
   Ino ino = 0;       // kInvalInode: the inode; kInvalEntry: the directory
   std::string name;  // kInvalEntry
+  uint64_t seq = 0;  // acknowledged with kNotifyAck once applied
   std::string encode() const;
   static Result<MdsNotify> decode(std::string_view b);
 };

@@ -753,6 +753,17 @@ void FuseFs::notify_loop() {
       }
     }
     lock.lock();
+    // The MDS holds the answer to the change back until we have applied it
+    // (one ack covers a burst).
+    if (notify_q_.empty() && n.seq != 0 && !stop_) {
+      lock.unlock();
+      MdsRequest ack;
+      ack.op = MdsOp::kNotifyAck;
+      ack.offset = n.seq;
+      auto r = mdsc->call(std::move(ack), std::chrono::seconds(5));
+      (void)r;
+      lock.lock();
+    }
   }
 }
 

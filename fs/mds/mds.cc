@@ -68,6 +68,7 @@ Mds::Mds(client::Client& cluster, MdsOptions opts, Metrics* metrics)
     : cluster_(cluster), opts_(std::move(opts)), metrics_(metrics) {
   std::random_device rd;
   next_session_ = (static_cast<uint64_t>(rd()) << 32) | 1;
+  next_notify_ = net::wall_ns();
   ops_total_ = &metrics_->counter("cairn_mds_requests_total", "Client requests served");
   journal_bytes_ = &metrics_->counter("cairn_mds_journal_bytes_total", "Bytes appended to the journal");
   metrics_->gauge_fn("cairn_mds_active", "1 while this MDS is the active one",
@@ -620,8 +621,9 @@ awaitable<void> Mds::session_loop() {
 
 // ---- requests ----
 
-void Mds::notify_others(const Txn& txn, uint64_t origin) {
-  std::vector<std::string> msgs;
+Mds::NotifyTargets Mds::notify_others(const Txn& txn, uint64_t origin) {
+  NotifyTargets targets;
+  std::vector<MdsNotify> msgs;
   std::set<Ino> inodes;
   for (const Update& u : txn) {
     MdsNotify n;
@@ -629,20 +631,52 @@ void Mds::notify_others(const Txn& txn, uint64_t origin) {
       n.kind = MdsNotify::kInvalEntry;
       n.ino = u.dir;
       n.name = u.name;
-      msgs.push_back(n.encode());
+      msgs.push_back(std::move(n));
     } else if (u.kind == Update::kPutInode && inodes.insert(u.inode.ino).second) {
       n.kind = MdsNotify::kInvalInode;
       n.ino = u.inode.ino;
-      msgs.push_back(n.encode());
+      msgs.push_back(std::move(n));
     }
   }
-  if (msgs.empty()) return;
+  if (msgs.empty()) return targets;
+  for (MdsNotify& m : msgs) m.seq = ++next_notify_;
+  std::vector<std::string> encoded;
+  for (const MdsNotify& m : msgs) encoded.push_back(m.encode());
   for (auto& [id, s] : sessions_) {
     if (id == origin) continue;
     auto conn = s.conn.lock();
     if (!conn || !conn->is_open()) continue;
-    for (const std::string& m : msgs) conn->send(kMsgMdsNotify, m);
+    for (const std::string& m : encoded) conn->send(kMsgMdsNotify, m);
+    targets.emplace_back(id, msgs.back().seq);
   }
+  return targets;
+}
+
+// Answers no longer precede other clients' invalidations by a journal
+// append, so they wait for them: another node must not see a name this
+// change removed once the change's caller has been answered. Not for a
+// client that itself waits here (its invalidation may be stuck behind its
+// own request holding the directory lock in its kernel: a cycle), nor
+// longer than 1 s (the kernel's own cache bound).
+awaitable<void> Mds::wait_acks(uint64_t origin, NotifyTargets targets) {
+  if (targets.empty()) co_return;
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(1000);
+  if (auto o = sessions_.find(origin); o != sessions_.end()) ++o->second.waiting_acks;
+  acked_->notify_all();  // others waiting on us stop
+  while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
+    bool pending = false;
+    for (const auto& [id, seq] : targets) {
+      auto it = sessions_.find(id);
+      if (it == sessions_.end()) continue;
+      const Session& s = it->second;
+      auto conn = s.conn.lock();
+      if (s.notify_acked >= seq || s.waiting_acks > 0 || !conn || !conn->is_open()) continue;
+      pending = true;
+    }
+    if (!pending) break;
+    co_await acked_->wait_until(deadline);
+  }
+  if (auto o = sessions_.find(origin); o != sessions_.end()) --o->second.waiting_acks;
 }
 
 void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply* rep, Txn* txn) {
@@ -811,7 +845,7 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
   // While the previous MDS's clients resend what it answered early, others
   // wait: nobody may act on a namespace that is still missing those changes.
   if (replay_gate_ && !req->replay && req->op != MdsOp::kReplayDone &&
-      req->op != MdsOp::kSessionClose) {
+      req->op != MdsOp::kSessionClose && req->op != MdsOp::kNotifyAck) {
     co_await wait_gate();
   }
   auto sit = sessions_.find(conn->tag);
@@ -828,6 +862,12 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
     co_return;
   }
   uint64_t session_id = session.id;
+  if (req->op == MdsOp::kNotifyAck) {
+    session.notify_acked = std::max(session.notify_acked, req->offset);
+    acked_->notify_all();
+    conn->reply(frame.header.req_id, kMsgMdsRequest, rep.encode());
+    co_return;
+  }
   if (req->op == MdsOp::kReplayDone) {
     if (awaiting_replay_.erase(session_id) > 0 && awaiting_replay_.empty()) {
       open_gate("every client of the previous MDS has replayed");
@@ -870,8 +910,9 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
       Txn copy = txn;
       uint64_t seq = submit(std::move(txn));
       txn.clear();
-      notify_others(copy, session_id);
+      NotifyTargets targets = notify_others(copy, session_id);
       if (Status st = co_await wait_durable(seq); !st.ok()) rep.err = EIO;
+      co_await wait_acks(session_id, std::move(targets));
     }
     if (Status st = co_await purge(now); !st.ok()) rep.err = EIO;
   }
@@ -880,16 +921,18 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
   // changes, which it resends in order should this MDS fail. Its own
   // mutations are answered early (unsafe) and confirmed by an MdsSafe.
   uint64_t seq = 0;
+  NotifyTargets targets;
   if (!txn.empty()) {
     Txn copy = txn;
     seq = submit(std::move(txn), session_id, req->tid, rep.encode());  // resends get the safe reply
-    notify_others(copy, session_id);
+    targets = notify_others(copy, session_id);
   }
   uint64_t wait_for = 0;
   if (seq != 0 || (req->op != MdsOp::kRelease && req->op != MdsOp::kSetlk)) {
     wait_for = foreign_in_flight(session_id, seq != 0 ? seq : next_seq_);
   }
   Status st = co_await wait_durable(wait_for);
+  co_await wait_acks(session_id, std::move(targets));
   if (st.ok() && seq != 0 && durable_seq_ < seq) {
     if (req->tid != 0) {
       rep.unsafe = true;
@@ -938,6 +981,7 @@ awaitable<Status> Mds::run() {
   durable_ = std::make_unique<net::Notifier>(ex);
   wake_purge_ = std::make_unique<net::Notifier>(ex);
   gate_open_ = std::make_unique<net::Notifier>(ex);
+  acked_ = std::make_unique<net::Notifier>(ex);
   loops_done_ = std::make_unique<net::Notifier>(ex);
 
   // Pools come from `cairnctl fs new` (cairn up runs it); wait for them.

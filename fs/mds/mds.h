@@ -62,7 +62,11 @@ class Mds {
     std::weak_ptr<net::Connection> conn;
     std::map<Ino, uint32_t> opens;
     uint64_t disconnected_ms = 0;  // 0 while connected
+    uint64_t notify_acked = 0;  // the newest invalidation it has applied
+    int waiting_acks = 0;       // its requests waiting for others' acks
   };
+  // (session, MdsNotify.seq) a change's answer waits for.
+  using NotifyTargets = std::vector<std::pair<uint64_t, uint64_t>>;
   struct Dirty {
     std::map<Ino, std::optional<Inode>> inodes;  // nullopt: removed
     std::map<Ino, std::map<std::string, std::optional<Dentry>>> dentries;
@@ -100,7 +104,10 @@ class Mds {
   // Holds a request back while the previous MDS's clients replay.
   boost::asio::awaitable<void> wait_gate();
   void open_gate(const std::string& why);
-  void notify_others(const Txn& txn, uint64_t origin_session);
+  NotifyTargets notify_others(const Txn& txn, uint64_t origin_session);
+  // Until the other clients have dropped what a change made stale from
+  // their kernel caches (bounded: see mds.cc).
+  boost::asio::awaitable<void> wait_acks(uint64_t origin, NotifyTargets targets);
   void end_session(Session& s);
   std::string status_json() const;
 
@@ -143,6 +150,8 @@ class Mds {
   bool replay_gate_ = false;
   uint64_t gate_deadline_ms_ = 0;
   std::unique_ptr<net::Notifier> gate_open_;
+  std::unique_ptr<net::Notifier> acked_;
+  uint64_t next_notify_;  // clock-seeded: acks meant for a predecessor are older
 
   std::unique_ptr<net::Notifier> wake_journal_;
   std::unique_ptr<net::Notifier> durable_;
