@@ -34,6 +34,8 @@ struct MdsClient::State {
   net::Connection* session_conn = nullptr;  // the connection our session is bound to
   uint64_t session = 0;
   std::atomic<uint64_t> session_copy{0};  // for other threads
+  // Bumped on every (re)connection: invalidations may have been missed.
+  std::atomic<uint64_t> connections{0};
   bool opening = false;  // a coroutine is opening the session: others wait
   // Request ids; clock-seeded so a successor resuming our session (a
   // takeover) never reuses one the MDS remembers.
@@ -196,6 +198,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
       s->session = r->offset;
       s->session_copy = r->offset;
       s->session_conn = &c;
+      ++s->connections;
       if (!resumed) {
         // A new session (MDS failover): tell it which files we hold open so
         // unlinked-but-open files survive.
@@ -336,6 +339,8 @@ void MdsClient::close_session() {
 namespace cairn::fs {
 
 uint64_t MdsClient::session() const { return state_->session_copy; }
+
+uint64_t MdsClient::connections() const { return state_->connections; }
 
 void MdsClient::resume(uint64_t session) {
   state_->session = session;

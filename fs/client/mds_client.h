@@ -38,6 +38,10 @@ class MdsClient {
   void close_session();
   // The MDS session id (0 before the first call).
   uint64_t session() const;
+  // How many times the session was (re)opened on a connection: a client
+  // caching on the strength of MDS invalidations drops that cache when it
+  // changes (invalidations sent meanwhile are lost).
+  uint64_t connections() const;
   // Resume this session on the first call (a restarted cairn-fuse taking
   // over a live mount keeps its predecessor's opens and locks).
   void resume(uint64_t session);

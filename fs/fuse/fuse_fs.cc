@@ -91,6 +91,10 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 }
 
 void op_lookup(fuse_req_t r, fuse_ino_t parent, const char* name) {
+  if (self(r)->known_absent(self(r)->to_ino(parent), name)) {
+    fuse_reply_err(r, ENOENT);
+    return;
+  }
   MdsRequest q = make(MdsOp::kLookup, r, self(r)->to_ino(parent));
   q.name = name;
   if (auto rep = call_or_reply(r, std::move(q))) self(r)->reply_entry(r, rep->inode);
@@ -98,6 +102,13 @@ void op_lookup(fuse_req_t r, fuse_ino_t parent, const char* name) {
 
 void op_getattr(fuse_req_t r, fuse_ino_t ino, fuse_file_info*) {
   FuseFs* fs = self(r);
+  Inode fresh;
+  if (fs->fresh_dir_attrs(fs->to_ino(ino), &fresh)) {
+    struct stat st;
+    fs->fill_stat(fresh, &st);
+    fuse_reply_attr(r, &st, fs->opts.attr_timeout);
+    return;
+  }
   if (auto rep = call_or_reply(r, make(MdsOp::kGetattr, r, fs->to_ino(ino)))) {
     fs->remember(rep->inode);
     struct stat st;
@@ -331,11 +342,13 @@ void op_release(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
   publish(r, of);
   MdsRequest q = make(MdsOp::kRelease, r, of->ino);
   q.offset = fi->lock_owner;
-  auto rep = fs->mds(std::move(q), r);
-  (void)rep;
-  fs->mdsc->track_open(of->ino, -1);
+  Ino released = of->ino;
   fs->drop_file(fi);
+  // Nobody waits for a release: answer the kernel first.
   fuse_reply_err(r, 0);
+  auto rep = fs->mds(std::move(q), nullptr);
+  (void)rep;
+  fs->mdsc->track_open(released, -1);
 }
 
 void op_opendir(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
@@ -490,6 +503,13 @@ void op_setxattr(fuse_req_t r, fuse_ino_t ino, const char* name, const char* val
 }
 
 void op_getxattr(fuse_req_t r, fuse_ino_t ino, const char* name, size_t size) {
+  // Never stored (setxattr refuses them), and the kernel asks for
+  // security.capability before every write.
+  std::string_view n(name);
+  if (n.starts_with("security.") || n.starts_with("system.")) {
+    fuse_reply_err(r, ENODATA);
+    return;
+  }
   MdsRequest q = make(MdsOp::kGetxattr, r, self(r)->to_ino(ino));
   q.name = name;
   auto rep = call_or_reply(r, std::move(q));
@@ -675,6 +695,14 @@ Status FuseFs::connect() {
   data_pool = *pool;
   mdsc = std::make_unique<MdsClient>(cluster, opts.fs_name, opts.client_name, key_,
                                      [this](const MdsNotify& n) {
+                                       {
+                                         // At once, on the io thread: before
+                                         // any later reply is handed over.
+                                         std::lock_guard g(mu_);
+                                         ++invalidations_;
+                                         fresh_dirs_.erase(n.ino);
+                                         complete_dirs_.erase(n.ino);
+                                       }
                                        std::lock_guard lock(notify_mu_);
                                        notify_q_.push_back(n);
                                        notify_cv_.notify_one();
@@ -941,7 +969,92 @@ uint64_t FuseFs::known_size(Ino ino) {
 }
 
 
-Result<MdsReply> FuseFs::mds(MdsRequest req, fuse_req_t) { return mdsc->call(std::move(req)); }
+Result<MdsReply> FuseFs::mds(MdsRequest req, fuse_req_t) {
+  bool changes_dirs = req.op == MdsOp::kCreate || req.op == MdsOp::kMknod ||
+                      req.op == MdsOp::kSymlink || req.op == MdsOp::kLink ||
+                      req.op == MdsOp::kUnlink || req.op == MdsOp::kRmdir ||
+                      req.op == MdsOp::kRename;
+  uint64_t seen = 0;
+  if (changes_dirs) {
+    std::lock_guard lock(mu_);
+    seen = invalidations_;
+  }
+  MdsRequest sent;
+  if (changes_dirs) sent = req;
+  auto rep = mdsc->call(std::move(req));
+  if (changes_dirs) {
+    std::lock_guard lock(mu_);
+    // An invalidation that arrived meanwhile may concern these directories
+    // and have been applied before we got here: then ask the MDS next time.
+    bool clean = invalidations_ == seen;
+    if (clean && rep.ok() && rep->err == 0) {
+      auto now = std::chrono::steady_clock::now();
+      for (const Inode& d : rep->inodes) fresh_dirs_[d.ino] = FreshDir{d, now};
+    }
+    track_names(sent, rep, clean);
+  }
+  return rep;
+}
+
+// Under mu_.
+void FuseFs::track_names(const MdsRequest& req, const Result<MdsReply>& rep, bool clean) {
+  bool ok = rep.ok() && rep->err == 0;
+  uint64_t conn = mdsc->connections();
+  if (ok && clean && req.op == MdsOp::kMknod && S_ISDIR(req.mode)) {
+    complete_dirs_[rep->inode.ino] = CompleteDir{conn, {}};
+  }
+  auto change = [&](Ino dir, const std::string& name, bool add) {
+    auto it = complete_dirs_.find(dir);
+    if (it == complete_dirs_.end()) return;
+    // A failure may mean our picture was wrong: stop answering for it.
+    if (!ok || it->second.connection != conn || it->second.names.size() >= 100000) {
+      complete_dirs_.erase(it);
+    } else if (add) {
+      it->second.names.insert(name);
+    } else {
+      it->second.names.erase(name);
+    }
+  };
+  switch (req.op) {
+    case MdsOp::kCreate: case MdsOp::kMknod: case MdsOp::kSymlink:
+      change(req.ino, req.name, true);
+      break;
+    case MdsOp::kLink: change(req.ino2, req.name, true); break;
+    case MdsOp::kUnlink: case MdsOp::kRmdir: change(req.ino, req.name, false); break;
+    case MdsOp::kRename:
+      if (req.flags & kRenameExchange) {
+        change(req.ino, req.name, true);  // both names stay
+        change(req.ino2, req.name2, true);
+      } else {
+        change(req.ino, req.name, false);
+        change(req.ino2, req.name2, true);
+      }
+      break;
+    default: break;
+  }
+}
+
+bool FuseFs::known_absent(Ino dir, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = complete_dirs_.find(dir);
+  if (it == complete_dirs_.end()) return false;
+  if (it->second.connection != mdsc->connections()) {
+    complete_dirs_.erase(it);
+    return false;
+  }
+  return !it->second.names.contains(name);
+}
+
+bool FuseFs::fresh_dir_attrs(Ino dir, Inode* out) {
+  std::lock_guard lock(mu_);
+  auto it = fresh_dirs_.find(dir);
+  if (it == fresh_dirs_.end()) return false;
+  bool fresh = std::chrono::steady_clock::now() - it->second.at <
+               std::chrono::duration<double>(opts.attr_timeout);
+  if (fresh) *out = std::move(it->second.attrs);
+  fresh_dirs_.erase(it);
+  return fresh;
+}
 
 void FuseFs::reply_entry(fuse_req_t r, const Inode& i) {
   remember(i);

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -72,6 +73,14 @@ class FuseFs {
   bool unchanged(const Inode& i);  // same version as last remembered
   uint64_t known_size(Ino ino);
   Result<MdsReply> mds(MdsRequest req, fuse_req_t r);
+  // A directory's attributes from the reply to this node's own change in
+  // it, good for one getattr (the kernel asks right after each change)
+  // unless the MDS invalidated the directory meanwhile.
+  bool fresh_dir_attrs(Ino dir, Inode* out);
+  // True if `name` is known not to exist in dir: the directory was made by
+  // this node and every change in it since was its own (the MDS invalidates
+  // it on any other). Saves the lookup before each create.
+  bool known_absent(Ino dir, const std::string& name);
   void reply_entry(fuse_req_t r, const Inode& i);
   int read_data(Ino ino, uint64_t off, size_t len, std::string* out);
   int write_data(Ino ino, uint64_t off, const char* buf, size_t len);
@@ -108,6 +117,18 @@ class FuseFs {
   mutable std::mutex mu_;
   std::map<Ino, Known> known_;
   uint64_t known_inline_bytes_ = 0;  // bounded: the cache drops contents past 64 MiB
+  struct FreshDir {
+    Inode attrs;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<Ino, FreshDir> fresh_dirs_;
+  struct CompleteDir {
+    uint64_t connection = 0;  // MdsClient::connections() when it was complete
+    std::set<std::string> names;
+  };
+  std::map<Ino, CompleteDir> complete_dirs_;
+  void track_names(const MdsRequest& req, const Result<MdsReply>& rep, bool clean);
+  uint64_t invalidations_ = 0;  // MDS invalidations seen (under mu_)
   std::mutex handles_mu_;
   uint64_t next_handle_ = 1;
   std::unordered_map<uint64_t, OpenFile> files_;

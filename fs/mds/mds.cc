@@ -898,6 +898,21 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
   if (req->replay && creates) ns_.prefer_ino(req->ino2);
   dispatch(*req, caller, &session, &rep, &txn);
   ns_.prefer_ino(0);
+  if (rep.err == 0) {
+    // The directories a namespace change touched, as they are now: the
+    // client answers the kernel's next getattr of them itself.
+    Ino dirs[2] = {0, 0};
+    switch (req->op) {
+      case MdsOp::kCreate: case MdsOp::kMknod: case MdsOp::kSymlink: case MdsOp::kUnlink:
+      case MdsOp::kRmdir: dirs[0] = req->ino; break;
+      case MdsOp::kLink: dirs[0] = req->ino2; break;
+      case MdsOp::kRename: dirs[0] = req->ino; dirs[1] = req->ino2 != req->ino ? req->ino2 : 0; break;
+      default: break;
+    }
+    for (Ino d : dirs) {
+      if (const Inode* i = d != 0 ? ns_.find(d) : nullptr) rep.inodes.push_back(*i);
+    }
+  }
   for (Purge& p : ns_.take_purges()) {
     // A truncate's cut must be gone before the caller writes again (so wait
     // for it); deleted files' data goes in the background.
