@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
@@ -32,13 +34,56 @@ struct MdsClient::State {
   net::Connection* session_conn = nullptr;  // the connection our session is bound to
   uint64_t session = 0;
   std::atomic<uint64_t> session_copy{0};  // for other threads
+  // Bumped on every (re)connection: invalidations may have been missed.
+  std::atomic<uint64_t> connections{0};
   bool opening = false;  // a coroutine is opening the session: others wait
   // Request ids; clock-seeded so a successor resuming our session (a
   // takeover) never reuses one the MDS remembers.
   std::atomic<uint64_t> next_tid{net::wall_ns()};
   std::mutex mu;
   std::map<Ino, int> opens;
+  // Mutations answered early (unsafe), by tid: resent, in order, to a new
+  // MDS (or over a new connection) until an MdsSafe confirms them.
+  std::map<uint64_t, MdsRequest> unsafe;
+  // Safe notices that overtook the handling of their reply.
+  std::set<uint64_t> safe_early;
+  std::condition_variable safe_cv;
 };
+
+namespace {
+// The MDS remembers a session's last 512 journaled replies for resends:
+// a client keeps fewer unsafe requests than that.
+constexpr size_t kMaxUnsafe = 256;
+
+bool creates_inode(MdsOp op) {
+  return op == MdsOp::kCreate || op == MdsOp::kMknod || op == MdsOp::kSymlink;
+}
+
+// Called on the io thread when a reply arrives.
+void track_reply(MdsClient::State& s, const MdsRequest& req, const MdsReply& rep) {
+  std::lock_guard lock(s.mu);
+  if (!rep.unsafe) {
+    if (s.unsafe.erase(req.tid) > 0) s.safe_cv.notify_all();
+    return;
+  }
+  if (s.safe_early.erase(req.tid) > 0 || s.unsafe.contains(req.tid)) return;
+  MdsRequest keep = req;
+  keep.replay = true;
+  if (creates_inode(req.op)) keep.ino2 = rep.inode.ino;  // the same number on replay
+  s.unsafe.emplace(req.tid, std::move(keep));
+}
+
+void mark_safe(MdsClient::State& s, const MdsSafe& safe) {
+  std::lock_guard lock(s.mu);
+  for (uint64_t tid : safe.tids) {
+    if (s.unsafe.erase(tid) == 0) {
+      s.safe_early.insert(tid);
+      if (s.safe_early.size() > 4096) s.safe_early.erase(s.safe_early.begin());
+    }
+  }
+  s.safe_cv.notify_all();
+}
+}  // namespace
 
 namespace {
 
@@ -72,7 +117,13 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
 
 awaitable<void> on_notify_frame(std::weak_ptr<MdsClient::State> weak, net::Frame f) {
   auto s = weak.lock();
-  if (!s || f.header.type != kMsgMdsNotify) co_return;
+  if (!s) co_return;
+  if (f.header.type == kMsgMdsSafe) {
+    auto safe = MdsSafe::decode(f.payload);
+    if (safe.ok()) mark_safe(*s, *safe);
+    co_return;
+  }
+  if (f.header.type != kMsgMdsNotify) co_return;
   auto n = MdsNotify::decode(f.payload);
   if (n.ok() && s->on_notify) s->on_notify(*n);
 }
@@ -147,6 +198,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
       s->session = r->offset;
       s->session_copy = r->offset;
       s->session_conn = &c;
+      ++s->connections;
       if (!resumed) {
         // A new session (MDS failover): tell it which files we hold open so
         // unlinked-but-open files survive.
@@ -160,11 +212,53 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
             MdsRequest reopen;
             reopen.op = MdsOp::kOpen;
             reopen.ino = ino;
+            reopen.replay = true;  // part of the reconnect: not held back for replays
             auto rr = co_await call_on(c, reopen, milliseconds(10000));
             (void)rr;
           }
         }
         if (!opens.empty()) spdlog::info("re-registered {} open files with the MDS", opens.size());
+      }
+      // Resend, in order, what was answered early but may not be durable:
+      // a new MDS applies what the old one had not journaled (and answers
+      // the rest from its journal) before it serves anyone else.
+      std::vector<MdsRequest> resend;
+      {
+        std::lock_guard lock(s->mu);
+        for (const auto& [tid, q] : s->unsafe) resend.push_back(q);
+      }
+      bool replayed = true;
+      for (MdsRequest& q : resend) {
+        q.session = s->session;
+        auto rr = co_await call_on(c, q, milliseconds(30000));
+        if (!rr.ok()) {
+          last = rr.status();
+          replayed = false;
+          break;
+        }
+        if (rr->err != 0) {
+          spdlog::warn("a change resent after an MDS failover failed ({}): op {} on inode {:x} {}",
+                       strerror(rr->err), static_cast<int>(q.op), q.ino, q.name);
+          rr->unsafe = false;  // nothing left to resend
+        }
+        track_reply(*s, q, *rr);
+      }
+      if (replayed) {
+        MdsRequest done_req;
+        done_req.op = MdsOp::kReplayDone;
+        auto rd = co_await call_on(c, done_req, milliseconds(10000));
+        if (!rd.ok()) {
+          last = rd.status();
+          replayed = false;
+        } else if (!resend.empty()) {
+          spdlog::info("resent {} unsafe requests to the MDS", resend.size());
+        }
+      }
+      if (!replayed) {
+        s->session_conn = nullptr;
+        s->pool->close(s->addr);
+        s->addr.clear();
+        continue;
       }
     }
     req.session = s->session;
@@ -181,6 +275,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
       last = Status::Unavailable("MDS session expired");
       continue;
     }
+    if (req.tid != 0) track_reply(*s, req, *r);
     co_return std::move(*r);
   }
   co_return Status::TimedOut("MDS request: " + last.to_string());
@@ -190,7 +285,35 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
 
 Result<MdsReply> MdsClient::call(MdsRequest req, std::chrono::milliseconds timeout) {
   if (req.op != MdsOp::kSessionOpen) req.tid = state_->next_tid++;
-  return rbd::block_on(cluster_, call_loop(state_, std::move(req), timeout));
+  auto r = rbd::block_on(cluster_, call_loop(state_, std::move(req), timeout));
+  if (unsafe_count() > kMaxUnsafe) wait_safe(timeout);
+  return r;
+}
+
+size_t MdsClient::unsafe_count() const {
+  std::lock_guard lock(state_->mu);
+  return state_->unsafe.size();
+}
+
+bool MdsClient::wait_safe(std::chrono::milliseconds timeout) {
+  uint64_t upto = state_->next_tid - 1;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto done = [&] { return state_->unsafe.empty() || state_->unsafe.begin()->first > upto; };
+  for (;;) {
+    {
+      std::unique_lock lock(state_->mu);
+      if (state_->safe_cv.wait_for(lock, std::chrono::milliseconds(500), done)) return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    // Still unsafe: the MDS may have failed. Any call reconnects and resends.
+    MdsRequest ping;
+    ping.op = MdsOp::kReplayDone;
+    ping.tid = state_->next_tid++;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto r = rbd::block_on(cluster_, call_loop(state_, std::move(ping), left));
+    (void)r;
+  }
 }
 
 void MdsClient::track_open(Ino ino, int delta) {
@@ -201,6 +324,10 @@ void MdsClient::track_open(Ino ino, int delta) {
 }
 
 void MdsClient::close_session() {
+  if (!wait_safe(std::chrono::seconds(60))) {
+    spdlog::warn("closing the MDS session with {} changes not yet confirmed durable",
+                 unsafe_count());
+  }
   MdsRequest req;
   req.op = MdsOp::kSessionClose;
   auto r = call(std::move(req), std::chrono::seconds(5));
@@ -212,6 +339,8 @@ void MdsClient::close_session() {
 namespace cairn::fs {
 
 uint64_t MdsClient::session() const { return state_->session_copy; }
+
+uint64_t MdsClient::connections() const { return state_->connections; }
 
 void MdsClient::resume(uint64_t session) {
   state_->session = session;

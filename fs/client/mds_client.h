@@ -3,6 +3,7 @@
 // open files on a new session), and hands MDS invalidations to a callback.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,11 +27,21 @@ class MdsClient {
   // must not be called from the cluster client's io thread.
   Result<MdsReply> call(MdsRequest req,
                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // Waits until every mutation this client was answered for so far is
+  // durable at the MDS (fsync, unmount). Resends them through a failover.
+  // False if that did not happen within timeout.
+  bool wait_safe(std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // Mutations answered early and not yet confirmed durable.
+  size_t unsafe_count() const;
   // Open files are replayed to a new session after an MDS failover.
   void track_open(Ino ino, int delta);
   void close_session();
   // The MDS session id (0 before the first call).
   uint64_t session() const;
+  // How many times the session was (re)opened on a connection: a client
+  // caching on the strength of MDS invalidations drops that cache when it
+  // changes (invalidations sent meanwhile are lost).
+  uint64_t connections() const;
   // Resume this session on the first call (a restarted cairn-fuse taking
   // over a live mount keeps its predecessor's opens and locks).
   void resume(uint64_t session);

@@ -5,7 +5,8 @@
 namespace cairn::fs {
 
 namespace {
-constexpr uint8_t kInodeFormat = 1;
+constexpr uint8_t kInodeFormatV1 = 1;  // before inline data
+constexpr uint8_t kInodeFormat = 2;
 }
 
 void Inode::encode(Encoder& e) const {
@@ -33,6 +34,8 @@ void Inode::encode(Encoder& e) const {
     e.str(k);
     e.bytes(v);
   }
+  e.boolean(inlined);
+  e.bytes(inline_data);
 }
 
 std::string Inode::encode() const {
@@ -44,7 +47,8 @@ std::string Inode::encode() const {
 
 Inode decode_inode_fields(Decoder& d) {
   Inode i;
-  if (d.u8() != kInodeFormat) {
+  uint8_t format = d.u8();
+  if (format != kInodeFormat && format != kInodeFormatV1) {
     d.fail();
     return i;
   }
@@ -69,6 +73,10 @@ Inode decode_inode_fields(Decoder& d) {
   for (uint32_t n = d.count(); n > 0 && d.ok(); --n) {
     std::string k = d.str();
     i.xattrs[k] = d.bytes();
+  }
+  if (format >= 2) {
+    i.inlined = d.boolean();
+    i.inline_data = d.bytes();
   }
   return i;
 }

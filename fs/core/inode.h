@@ -29,6 +29,9 @@ inline constexpr size_t kMaxNameLen = 255;
 inline constexpr size_t kMaxSymlinkLen = 4095;
 inline constexpr size_t kMaxXattrValue = 64 * 1024;
 inline constexpr int kInodeShards = 64;
+// Regular files start with their data inline in the inode (journaled with
+// it) and move to data objects once they would grow past this.
+inline constexpr uint64_t kInlineMax = 4096;
 
 struct Inode {
   Ino ino = 0;
@@ -54,6 +57,10 @@ struct Inode {
   uint64_t used_files = 0;
   std::string symlink;
   std::map<std::string, std::string> xattrs;
+  // The file's bytes live in inline_data (size == its length), not in data
+  // objects. Once cleared, never set again.
+  bool inlined = false;
+  std::string inline_data;
 
   bool is_dir() const { return S_ISDIR(mode); }
   bool is_reg() const { return S_ISREG(mode); }

@@ -21,6 +21,12 @@ namespace cairn::fs {
 // Segments roll over past this size so trimming can delete whole objects.
 inline constexpr uint64_t kJournalSegmentBytes = 8ull << 20;
 
+// Session lifecycle entries (session set, tid 0, no updates) carry one of
+// these in `reply`: a new MDS waits for the sessions still open to
+// reconnect and resend their unsafe requests before it serves others.
+inline constexpr const char* kSessionOpenMark = "session-open";
+inline constexpr const char* kSessionEndMark = "session-end";
+
 struct JournalEntry {
   uint64_t seq = 0;
   std::vector<Update> updates;

@@ -61,7 +61,7 @@ void Namespace::collect_orphans(Txn* txn) {
   }
   for (Ino ino : orphans) {
     const Inode& i = inodes_[ino];
-    if (i.is_reg()) purges_.push_back({ino, 0, i.size});
+    if (i.is_reg() && !i.inlined) purges_.push_back({ino, 0, i.size});
     inodes_.erase(ino);
     dirs_.erase(ino);
     txn->push_back(Update::rm_inode(ino));
@@ -179,8 +179,14 @@ void Namespace::rm_dentry(Txn* txn, Ino dir, std::string_view name) {
 
 Inode Namespace::new_inode(const Caller& c, const Inode& parent, uint32_t mode, Txn* txn) {
   Inode n;
-  n.ino = ++max_ino_;
-  txn->push_back(Update::max_ino(n.ino));
+  if (want_ino_ != 0 && !inodes_.contains(want_ino_)) {
+    n.ino = want_ino_;
+    max_ino_ = std::max(max_ino_, n.ino);
+  } else {
+    n.ino = ++max_ino_;
+  }
+  want_ino_ = 0;
+  txn->push_back(Update::max_ino(max_ino_));
   n.mode = mode;
   n.uid = c.uid;
   n.gid = c.gid;
@@ -194,6 +200,7 @@ Inode Namespace::new_inode(const Caller& c, const Inode& parent, uint32_t mode, 
   n.version = 1;
   if (S_ISDIR(mode)) n.parent = parent.ino;
   n.subvol = parent.subvol;
+  n.inlined = S_ISREG(mode);
   return n;
 }
 
@@ -258,7 +265,7 @@ void Namespace::drop_link(const Caller& c, Inode* i, Txn* txn) {
     return;
   }
   Ino ino = i->ino;
-  if (i->is_reg() && i->size > 0) purges_.push_back({ino, 0, i->size});
+  if (i->is_reg() && !i->inlined && i->size > 0) purges_.push_back({ino, 0, i->size});
   inodes_.erase(ino);
   dirs_.erase(ino);
   txn->push_back(Update::rm_inode(ino));
@@ -469,13 +476,15 @@ int Namespace::setattr(const Caller& c, Ino ino, const SetAttr& a, Inode* out, T
   if (a.valid & SetAttr::kSize) {
     if (i->is_dir()) return EISDIR;
     if (!i->is_reg()) return EINVAL;
+    if (i->inlined && a.size > kInlineMax) return kEInline;
     if (a.size > i->size) {
       if (int e = charge(txn, i->subvol, static_cast<int64_t>(a.size - i->size), 0, true))
         return e;
     } else if (a.size < i->size) {
       charge(txn, i->subvol, -static_cast<int64_t>(i->size - a.size), 0, false);
-      purges_.push_back({ino, a.size, i->size});
+      if (!i->inlined) purges_.push_back({ino, a.size, i->size});
     }
+    if (i->inlined) i->inline_data.resize(a.size, '\0');
     if (a.size != i->size) i->mtime_ns = c.now_ns;
     i->size = a.size;
   }
@@ -498,6 +507,7 @@ int Namespace::extend(const Caller& c, Ino ino, uint64_t size, int64_t mtime_ns,
   Inode* i = get(ino);
   if (i == nullptr) return ENOENT;
   if (!i->is_reg()) return EINVAL;
+  if (i->inlined) return kEInline;  // its bytes must reach the objects first
   if (size > i->size) {
     if (int e = charge(txn, i->subvol, static_cast<int64_t>(size - i->size), 0, true)) return e;
     i->size = size;
@@ -515,12 +525,50 @@ int Namespace::reserve_append(const Caller& c, Ino ino, uint64_t len, uint64_t* 
   Inode* i = get(ino);
   if (i == nullptr) return ENOENT;
   if (!i->is_reg()) return EINVAL;
+  if (i->inlined) return kEInline;
   if (int e = charge(txn, i->subvol, static_cast<int64_t>(len), 0, true)) return e;
   *offset = i->size;
   i->size += len;
   i->mtime_ns = i->ctime_ns = c.now_ns;
   ++i->version;
   put(txn, *i);
+  *out = *i;
+  return 0;
+}
+
+int Namespace::write_inline(const Caller& c, Ino ino, uint64_t offset, std::string_view data,
+                            int64_t mtime_ns, Inode* out, Txn* txn) {
+  Inode* i = get(ino);
+  if (i == nullptr) return ENOENT;
+  if (!i->is_reg()) return EINVAL;
+  if (!i->inlined || offset > kInlineMax || data.size() > kInlineMax - offset) return kEInline;
+  uint64_t end = offset + data.size();
+  if (end > i->size) {
+    if (int e = charge(txn, i->subvol, static_cast<int64_t>(end - i->size), 0, true)) return e;
+    i->size = end;
+    i->inline_data.resize(end, '\0');
+  }
+  i->inline_data.replace(offset, data.size(), data);
+  i->mtime_ns = std::max(i->mtime_ns, mtime_ns);
+  i->ctime_ns = c.now_ns;
+  ++i->version;
+  put(txn, *i);
+  *out = *i;
+  return 0;
+}
+
+int Namespace::uninline(const Caller& c, Ino ino, uint64_t version, Inode* out, Txn* txn) {
+  Inode* i = get(ino);
+  if (i == nullptr) return ENOENT;
+  if (!i->is_reg()) return EINVAL;
+  if (i->inlined) {
+    if (i->version != version) return EAGAIN;
+    i->inlined = false;
+    i->inline_data.clear();
+    i->ctime_ns = c.now_ns;
+    ++i->version;
+    put(txn, *i);
+  }
   *out = *i;
   return 0;
 }
@@ -642,7 +690,7 @@ void Namespace::close_ref(Ino ino, Txn* txn) {
   open_refs_.erase(it);
   Inode* i = get(ino);
   if (i == nullptr || i->nlink > 0) return;
-  if (i->is_reg() && i->size > 0) purges_.push_back({ino, 0, i->size});
+  if (i->is_reg() && !i->inlined && i->size > 0) purges_.push_back({ino, 0, i->size});
   inodes_.erase(ino);
   dirs_.erase(ino);
   txn->push_back(Update::rm_inode(ino));

@@ -8,6 +8,7 @@
 // them to the kernel unchanged.
 #pragma once
 
+#include <cerrno>
 #include <map>
 #include <string>
 #include <string_view>
@@ -60,6 +61,10 @@ struct Purge {
   uint64_t to = 0;
 };
 
+// A private errno (never handed to an application): the file's data is
+// inline, so the client must move it to data objects (uninline) first.
+inline constexpr int kEInline = EBADE;
+
 inline constexpr uint32_t kRenameNoReplace = 1;  // RENAME_NOREPLACE
 inline constexpr uint32_t kRenameExchange = 2;   // RENAME_EXCHANGE
 
@@ -91,6 +96,10 @@ class Namespace {
   int resolve(std::string_view path, Inode* out) const;
 
   // ---- mutations ----
+  // The next inode created gets number `want` if it is free: a create
+  // replayed after an MDS failover keeps the number its client was told.
+  // Consumed (or dropped) by the next mutation's dispatch.
+  void prefer_ino(Ino want) { want_ino_ = want; }
   // mode carries the S_IFMT type (regular, dir, fifo, socket, char, block).
   int mknod(const Caller& c, Ino parent, std::string_view name, uint32_t mode, uint64_t rdev,
             Inode* out, Txn* txn);
@@ -108,6 +117,13 @@ class Namespace {
   // file by len at once, so concurrent appenders never overlap.
   int reserve_append(const Caller& c, Ino ino, uint64_t len, uint64_t* offset, Inode* out,
                      Txn* txn);
+  // A write to an inline file: the bytes go into the inode. kEInline if
+  // they would end past kInlineMax or the data has moved to the objects.
+  int write_inline(const Caller& c, Ino ino, uint64_t offset, std::string_view data,
+                   int64_t mtime_ns, Inode* out, Txn* txn);
+  // The client wrote the inline bytes to the data objects: from now on they
+  // live there. EAGAIN if the inode changed since `version` (read it again).
+  int uninline(const Caller& c, Ino ino, uint64_t version, Inode* out, Txn* txn);
   // flags: XATTR_CREATE (1), XATTR_REPLACE (2).
   int setxattr(const Caller& c, Ino ino, const std::string& name, std::string value,
                uint32_t flags, Txn* txn);
@@ -152,6 +168,7 @@ class Namespace {
   std::unordered_map<Ino, uint32_t> open_refs_;
   std::vector<Purge> purges_;
   Ino max_ino_ = kRootIno;
+  Ino want_ino_ = 0;
 };
 
 }  // namespace cairn::fs

@@ -32,6 +32,13 @@ class NamespaceTest : public ::testing::Test {
     EXPECT_EQ(0, run([&](Txn* t) { return ns_.mknod(root_, parent, name, mode, 0, &out, t); }));
     return out.ino;
   }
+  // The file's (empty) inline data moves to the objects.
+  void uninline(Ino ino) {
+    Inode out;
+    uint64_t version = ns_.find(ino)->version;
+    ASSERT_EQ(0, run([&](Txn* t) { return ns_.uninline(root_, ino, version, &out, t); }));
+    ASSERT_FALSE(out.inlined);
+  }
   // A second namespace built only from the journal must equal the first.
   void expect_replay_equal() {
     Namespace replayed;
@@ -88,6 +95,7 @@ TEST_F(NamespaceTest, CreateLookupAndErrnos) {
 TEST_F(NamespaceTest, HardLinksAndUnlinkWhileOpen) {
   Ino f = mk(kRootIno, "a");
   Inode out;
+  uninline(f);
   ASSERT_EQ(0, run([&](Txn* t) { return ns_.link(root_, f, kRootIno, "b", &out, t); }));
   EXPECT_EQ(2u, out.nlink);
   Ino d = mk(kRootIno, "d", S_IFDIR | 0755);
@@ -198,6 +206,7 @@ TEST_F(NamespaceTest, SubvolumeQuotasAndExdev) {
   EXPECT_EQ(sub.ino, sub.subvol);
   Ino f = mk(sub.ino, "f");
   Inode out;
+  uninline(f);
   ASSERT_EQ(0, run([&](Txn* t) { return ns_.extend(root_, f, 900, 5, &out, t); }));
   EXPECT_EQ(EDQUOT, run([&](Txn* t) { return ns_.extend(root_, f, 1001, 5, &out, t); }));
   uint64_t off = 0;
@@ -234,6 +243,69 @@ TEST_F(NamespaceTest, InodeNumbersAreNeverReused) {
   Txn txn;
   ASSERT_EQ(0, replayed.mknod(root_, kRootIno, "b", S_IFREG, 0, &out, &txn));
   EXPECT_GT(out.ino, a);
+}
+
+TEST_F(NamespaceTest, SmallFilesKeepTheirDataInline) {
+  Inode sub;
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.subvolume_create(root_, "v", 3000, 0, &sub, t); }));
+  Ino f = mk(sub.ino, "f");
+  EXPECT_TRUE(ns_.find(f)->inlined);
+  EXPECT_FALSE(ns_.find(mk(kRootIno, "d", S_IFDIR | 0755))->inlined);
+  Inode out;
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.write_inline(root_, f, 0, "hexlo", 7, &out, t); }));
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.write_inline(root_, f, 2, "l", 7, &out, t); }));
+  EXPECT_EQ(5u, out.size);
+  EXPECT_EQ("hello", ns_.find(f)->inline_data);
+  EXPECT_EQ(5u, ns_.find(sub.ino)->used_bytes);
+  EXPECT_EQ(EDQUOT, run([&](Txn* t) { return ns_.write_inline(root_, f, 0, std::string(3001, 'x'), 7, &out, t); }));
+  EXPECT_EQ(kEInline, run([&](Txn* t) { return ns_.write_inline(root_, f, 1, std::string(kInlineMax, 'x'), 7, &out, t); }));
+  // Truncates within the limit stay inline; growing past it, extending or
+  // appending needs the bytes in the objects first.
+  SetAttr a;
+  a.valid = SetAttr::kSize;
+  a.size = 8;
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.setattr(root_, f, a, &out, t); }));
+  EXPECT_EQ(std::string("hello\0\0\0", 8), ns_.find(f)->inline_data);
+  a.size = kInlineMax + 1;
+  EXPECT_EQ(kEInline, run([&](Txn* t) { return ns_.setattr(root_, f, a, &out, t); }));
+  EXPECT_EQ(kEInline, run([&](Txn* t) { return ns_.extend(root_, f, 100, 7, &out, t); }));
+  uint64_t off = 0;
+  EXPECT_EQ(kEInline, run([&](Txn* t) { return ns_.reserve_append(root_, f, 1, &off, &out, t); }));
+  // Uninline only from the version whose bytes the client copied.
+  uint64_t v = ns_.find(f)->version;
+  EXPECT_EQ(EAGAIN, run([&](Txn* t) { return ns_.uninline(root_, f, v - 1, &out, t); }));
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.uninline(root_, f, v, &out, t); }));
+  EXPECT_FALSE(out.inlined);
+  EXPECT_EQ(8u, out.size);
+  EXPECT_EQ(kEInline, run([&](Txn* t) { return ns_.write_inline(root_, f, 0, "x", 7, &out, t); }));
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.extend(root_, f, 100, 7, &out, t); }));
+  // Deleting an inline file has no objects to purge; an uninlined one has.
+  Ino g = mk(kRootIno, "g");
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.write_inline(root_, g, 0, "data", 7, &out, t); }));
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.unlink(root_, kRootIno, "g", t); }));
+  EXPECT_TRUE(ns_.take_purges().empty());
+  ASSERT_EQ(0, run([&](Txn* t) { return ns_.unlink(root_, sub.ino, "f", t); }));
+  EXPECT_EQ(1u, ns_.take_purges().size());
+  // Inodes written before inline data existed (format 1) still decode.
+  std::string old = Inode{}.encode();
+  old[0] = 1;
+  old.resize(old.size() - 5);  // no inlined flag, no inline bytes
+  EXPECT_TRUE(Inode::decode(old).ok());
+  expect_replay_equal();
+}
+
+TEST_F(NamespaceTest, ReplayedCreateKeepsItsInodeNumberIfFree) {
+  Ino a = mk(kRootIno, "a");
+  // A create an old MDS answered with 50 but never journaled, resent to a new one.
+  ns_.prefer_ino(50);
+  Ino b = mk(kRootIno, "b");
+  EXPECT_EQ(50u, b);
+  EXPECT_GT(mk(kRootIno, "c"), 50u);  // later numbers stay above it
+  ns_.prefer_ino(a);                  // taken meanwhile: a fresh number instead
+  Ino d = mk(kRootIno, "d");
+  EXPECT_NE(a, d);
+  EXPECT_GT(d, 50u);
+  expect_replay_equal();
 }
 
 TEST(JournalTest, RecordsRoundTripAndStopAtATornTail) {
@@ -297,12 +369,15 @@ TEST(ProtoTest, RequestAndReplyRoundTrip) {
   r.attr.valid = SetAttr::kSize;
   r.attr.size = 77;
   r.lock_type = LockType::kWrite;
+  r.replay = true;
   auto d = MdsRequest::decode(r.encode());
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(MdsOp::kRename, d->op);
   EXPECT_EQ("b", d->name2);
   EXPECT_EQ(77u, d->attr.size);
+  EXPECT_TRUE(d->replay);
   MdsReply rep;
+  rep.unsafe = true;
   rep.err = ENOENT;
   rep.inode.ino = 9;
   rep.entries.push_back({"x", 4, S_IFDIR});
@@ -311,6 +386,21 @@ TEST(ProtoTest, RequestAndReplyRoundTrip) {
   ASSERT_TRUE(dr.ok());
   EXPECT_EQ(ENOENT, dr->err);
   EXPECT_EQ(9u, dr->inodes[0].ino);
+  EXPECT_TRUE(dr->unsafe);
+  MdsNotify inval;
+  inval.kind = MdsNotify::kInvalEntry;
+  inval.ino = 4;
+  inval.name = "x";
+  inval.seq = 77;
+  auto dn = MdsNotify::decode(inval.encode());
+  ASSERT_TRUE(dn.ok());
+  EXPECT_EQ(77u, dn->seq);
+  EXPECT_EQ("x", dn->name);
+  MdsSafe safe;
+  safe.tids = {7, 9};
+  auto ds = MdsSafe::decode(safe.encode());
+  ASSERT_TRUE(ds.ok());
+  EXPECT_EQ(safe.tids, ds->tids);
   EXPECT_FALSE(MdsReply::decode("garbage").ok());
   EXPECT_FALSE(MdsRequest::decode("").ok());
 }

@@ -31,6 +31,7 @@ std::string MdsRequest::encode() const {
   e.u8(static_cast<uint8_t>(lock_type));
   e.u32(lock_pid);
   e.boolean(lock_flock);
+  e.boolean(replay);
   return out;
 }
 
@@ -65,6 +66,7 @@ Result<MdsRequest> MdsRequest::decode(std::string_view b) {
   r.lock_type = static_cast<LockType>(lt);
   r.lock_pid = d.u32();
   r.lock_flock = d.boolean();
+  r.replay = d.boolean();
   if (!d.done()) return Status::Corruption("cannot decode MDS request");
   return r;
 }
@@ -92,6 +94,7 @@ std::string MdsReply::encode() const {
   e.u64(lock_start);
   e.u64(lock_end);
   e.u32(lock_pid);
+  e.boolean(unsafe);
   return out;
 }
 
@@ -120,6 +123,7 @@ Result<MdsReply> MdsReply::decode(std::string_view b) {
   r.lock_start = d.u64();
   r.lock_end = d.u64();
   r.lock_pid = d.u32();
+  r.unsafe = d.boolean();
   if (!d.done()) return Status::Corruption("cannot decode MDS reply");
   return r;
 }
@@ -130,6 +134,7 @@ std::string MdsNotify::encode() const {
   e.u8(kind);
   e.u64(ino);
   e.str(name);
+  e.u64(seq);
   return out;
 }
 
@@ -141,8 +146,25 @@ Result<MdsNotify> MdsNotify::decode(std::string_view b) {
   n.kind = static_cast<Kind>(k);
   n.ino = d.u64();
   n.name = d.str();
+  n.seq = d.u64();
   if (!d.done()) return Status::Corruption("cannot decode MDS notify");
   return n;
+}
+
+std::string MdsSafe::encode() const {
+  std::string out;
+  Encoder e(&out);
+  e.u32(static_cast<uint32_t>(tids.size()));
+  for (uint64_t t : tids) e.u64(t);
+  return out;
+}
+
+Result<MdsSafe> MdsSafe::decode(std::string_view b) {
+  Decoder d(b);
+  MdsSafe s;
+  for (uint32_t n = d.count(); n > 0 && d.ok(); --n) s.tids.push_back(d.u64());
+  if (!d.done()) return Status::Corruption("cannot decode MDS safe notice");
+  return s;
 }
 
 }  // namespace cairn::fs

@@ -17,6 +17,7 @@ namespace cairn::fs {
 // Messenger frame types (the object cluster uses 1..63).
 inline constexpr uint16_t kMsgMdsRequest = 64;  // MdsRequest -> MdsReply
 inline constexpr uint16_t kMsgMdsNotify = 65;   // MDS -> client, one-way: MdsNotify
+inline constexpr uint16_t kMsgMdsSafe = 66;     // MDS -> client, one-way: MdsSafe
 
 enum class MdsOp : uint16_t {
   kSessionOpen = 1,  // name = client name; reply.value = session id (u64 in `offset`)
@@ -49,6 +50,10 @@ enum class MdsOp : uint16_t {
   kSubvolList,    // -> inodes
   kStatus,        // -> value = JSON status
   kCreate,        // kMknod + kOpen in one round trip (open(O_CREAT))
+  kReplayDone,    // the client has resent all its unsafe requests (after a reconnect)
+  kWriteInline,   // ino, offset, value = bytes, attr.mtime_ns (kEInline: not inline, or too big)
+  kUninline,      // ino, size = the version whose inline bytes the client wrote to the objects
+  kNotifyAck,     // offset = the newest MdsNotify.seq the client has applied to its kernel cache
 };
 
 inline constexpr uint32_t kReaddirPlus = 1;  // kReaddir: also return each entry's inode
@@ -75,6 +80,10 @@ struct MdsRequest {
   LockType lock_type = LockType::kUnlock;
   uint32_t lock_pid = 0;
   bool lock_flock = false;
+  // A resend of a request that got an unsafe reply (after a reconnect): the
+  // MDS applies it even while it holds other requests back for replays.
+  // Creating ops then carry the inode number they were answered with in ino2.
+  bool replay = false;
 
   std::string encode() const;
   static Result<MdsRequest> decode(std::string_view b);
@@ -99,6 +108,10 @@ struct MdsReply {
   uint64_t lock_start = 0;
   uint64_t lock_end = 0;
   uint32_t lock_pid = 0;
+  // An early reply: applied in the MDS's memory, not yet journaled. The
+  // client keeps the request and resends it after an MDS failover until an
+  // MdsSafe names its tid.
+  bool unsafe = false;
 
   std::string encode() const;
   static Result<MdsReply> decode(std::string_view b);
@@ -110,8 +123,17 @@ struct MdsNotify {
   Kind kind = kInvalInode;
   Ino ino = 0;       // kInvalInode: the inode; kInvalEntry: the directory
   std::string name;  // kInvalEntry
+  uint64_t seq = 0;  // acknowledged with kNotifyAck once applied
   std::string encode() const;
   static Result<MdsNotify> decode(std::string_view b);
+};
+
+// The requests (by tid) of the receiving session whose journal entries are
+// now durable: the client may forget them.
+struct MdsSafe {
+  std::vector<uint64_t> tids;
+  std::string encode() const;
+  static Result<MdsSafe> decode(std::string_view b);
 };
 
 }  // namespace cairn::fs

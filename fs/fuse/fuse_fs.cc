@@ -52,6 +52,30 @@ std::optional<MdsReply> call_or_reply(fuse_req_t r, MdsRequest req) {
   return std::move(*rep);
 }
 
+// As call_or_reply, for requests that need the file's data in the objects:
+// an inline file is moved there first and the request sent again.
+std::optional<MdsReply> call_objects_or_reply(fuse_req_t r, MdsRequest req) {
+  FuseFs* fs = self(r);
+  MdsRequest again = req;
+  auto rep = fs->mds(std::move(req), r);
+  if (rep.ok() && rep->err == kEInline) {
+    if (int e = fs->uninline(r, again.ino)) {
+      fuse_reply_err(r, e);
+      return std::nullopt;
+    }
+    rep = fs->mds(std::move(again), r);
+  }
+  if (!rep.ok()) {
+    fuse_reply_err(r, EIO);
+    return std::nullopt;
+  }
+  if (rep->err != 0) {
+    fuse_reply_err(r, rep->err == kEInline ? EIO : rep->err);
+    return std::nullopt;
+  }
+  return std::move(*rep);
+}
+
 void op_init(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   conn->max_readahead = 8 << 20;
@@ -67,6 +91,10 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 }
 
 void op_lookup(fuse_req_t r, fuse_ino_t parent, const char* name) {
+  if (self(r)->known_absent(self(r)->to_ino(parent), name)) {
+    fuse_reply_err(r, ENOENT);
+    return;
+  }
   MdsRequest q = make(MdsOp::kLookup, r, self(r)->to_ino(parent));
   q.name = name;
   if (auto rep = call_or_reply(r, std::move(q))) self(r)->reply_entry(r, rep->inode);
@@ -74,6 +102,13 @@ void op_lookup(fuse_req_t r, fuse_ino_t parent, const char* name) {
 
 void op_getattr(fuse_req_t r, fuse_ino_t ino, fuse_file_info*) {
   FuseFs* fs = self(r);
+  Inode fresh;
+  if (fs->fresh_dir_attrs(fs->to_ino(ino), &fresh)) {
+    struct stat st;
+    fs->fill_stat(fresh, &st);
+    fuse_reply_attr(r, &st, fs->opts.attr_timeout);
+    return;
+  }
   if (auto rep = call_or_reply(r, make(MdsOp::kGetattr, r, fs->to_ino(ino)))) {
     fs->remember(rep->inode);
     struct stat st;
@@ -94,7 +129,7 @@ void op_setattr(fuse_req_t r, fuse_ino_t ino, struct stat* attr, int to_set, fus
   else if (to_set & FUSE_SET_ATTR_ATIME) a.valid |= SetAttr::kAtime, a.atime_ns = ts_ns(attr->st_atim);
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) a.valid |= SetAttr::kMtimeNow;
   else if (to_set & FUSE_SET_ATTR_MTIME) a.valid |= SetAttr::kMtime, a.mtime_ns = ts_ns(attr->st_mtim);
-  if (auto rep = call_or_reply(r, std::move(q))) {
+  if (auto rep = call_objects_or_reply(r, std::move(q))) {
     fs->remember(rep->inode);
     struct stat st;
     fs->fill_stat(rep->inode, &st);
@@ -231,11 +266,29 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
   FuseFs* fs = self(r);
   auto* of = self(r)->file(ino, fi);
   uint64_t at = static_cast<uint64_t>(off);
+  // Small files keep their bytes in the inode: one MDS request, no OSD write.
+  if (!of->append && at + size <= kInlineMax && fs->maybe_inline(of->ino)) {
+    int e = fs->write_inline(r, of->ino, at, buf, size);
+    if (e == 0) {
+      fuse_reply_write(r, size);
+      return;
+    }
+    if (e != kEInline) {
+      fuse_reply_err(r, e);
+      return;
+    }
+  }
+  if (fs->maybe_inline(of->ino)) {
+    if (int e = fs->uninline(r, of->ino)) {
+      fuse_reply_err(r, e);
+      return;
+    }
+  }
   if (of->append) {
     // Another node may have appended: the MDS hands out the real end.
     MdsRequest q = make(MdsOp::kReserveAppend, r, of->ino);
     q.length = size;
-    auto rep = call_or_reply(r, std::move(q));
+    auto rep = call_objects_or_reply(r, std::move(q));
     if (!rep) return;
     at = rep->offset;
     fs->remember(rep->inode);
@@ -244,7 +297,7 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
     MdsRequest q = make(MdsOp::kExtend, r, of->ino);
     q.size = at + size;
     q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
-    auto rep = call_or_reply(r, std::move(q));
+    auto rep = call_objects_or_reply(r, std::move(q));
     if (!rep) return;
     fs->remember(rep->inode);
   } else {
@@ -278,9 +331,9 @@ void op_flush(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_fsync(fuse_req_t r, fuse_ino_t ino, int, fuse_file_info* fi) {
   // Data writes are durable on every replica when acked; what is left is
-  // the size and mtime at the MDS.
+  // the size and mtime at the MDS, and every change the MDS answered early.
   publish(r, self(r)->file(ino, fi));
-  fuse_reply_err(r, 0);
+  fuse_reply_err(r, self(r)->mdsc->wait_safe() ? 0 : EIO);
 }
 
 void op_release(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
@@ -289,11 +342,13 @@ void op_release(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
   publish(r, of);
   MdsRequest q = make(MdsOp::kRelease, r, of->ino);
   q.offset = fi->lock_owner;
-  auto rep = fs->mds(std::move(q), r);
-  (void)rep;
-  fs->mdsc->track_open(of->ino, -1);
+  Ino released = of->ino;
   fs->drop_file(fi);
+  // Nobody waits for a release: answer the kernel first.
   fuse_reply_err(r, 0);
+  auto rep = fs->mds(std::move(q), nullptr);
+  (void)rep;
+  fs->mdsc->track_open(released, -1);
 }
 
 void op_opendir(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
@@ -402,7 +457,9 @@ void op_releasedir(fuse_req_t r, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_fsyncdir(fuse_req_t r, fuse_ino_t, int, fuse_file_info*) {
-  fuse_reply_err(r, 0);  // namespace changes are journaled before they are acked
+  // Namespace changes are answered before they are journaled (as CephFS
+  // does): fsync on a directory waits until they are durable.
+  fuse_reply_err(r, self(r)->mdsc->wait_safe() ? 0 : EIO);
 }
 
 void op_statfs(fuse_req_t r, fuse_ino_t) {
@@ -446,6 +503,13 @@ void op_setxattr(fuse_req_t r, fuse_ino_t ino, const char* name, const char* val
 }
 
 void op_getxattr(fuse_req_t r, fuse_ino_t ino, const char* name, size_t size) {
+  // Never stored (setxattr refuses them), and the kernel asks for
+  // security.capability before every write.
+  std::string_view n(name);
+  if (n.starts_with("security.") || n.starts_with("system.")) {
+    fuse_reply_err(r, ENODATA);
+    return;
+  }
   MdsRequest q = make(MdsOp::kGetxattr, r, self(r)->to_ino(ino));
   q.name = name;
   auto rep = call_or_reply(r, std::move(q));
@@ -563,7 +627,7 @@ void op_fallocate(fuse_req_t r, fuse_ino_t ino, int mode, off_t offset, off_t le
     MdsRequest q = make(MdsOp::kExtend, r, of->ino);
     q.size = end;
     q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
-    auto rep = call_or_reply(r, std::move(q));
+    auto rep = call_objects_or_reply(r, std::move(q));
     if (!rep) return;
     fs->remember(rep->inode);
   }
@@ -631,6 +695,14 @@ Status FuseFs::connect() {
   data_pool = *pool;
   mdsc = std::make_unique<MdsClient>(cluster, opts.fs_name, opts.client_name, key_,
                                      [this](const MdsNotify& n) {
+                                       {
+                                         // At once, on the io thread: before
+                                         // any later reply is handed over.
+                                         std::lock_guard g(mu_);
+                                         ++invalidations_;
+                                         fresh_dirs_.erase(n.ino);
+                                         complete_dirs_.erase(n.ino);
+                                       }
                                        std::lock_guard lock(notify_mu_);
                                        notify_q_.push_back(n);
                                        notify_cv_.notify_one();
@@ -657,6 +729,11 @@ Status FuseFs::connect() {
 void FuseFs::attach(fuse_session* se) { se_ = se; }
 
 void FuseFs::detach() {
+  // The successor resumes our session but not our list of unsafe changes:
+  // let them become durable first.
+  if (mdsc && !mdsc->wait_safe(std::chrono::seconds(60))) {
+    spdlog::warn("handing over with {} changes not yet confirmed durable", mdsc->unsafe_count());
+  }
   {
     std::lock_guard lock(notify_mu_);
     if (stop_) return;
@@ -695,12 +772,26 @@ void FuseFs::notify_loop() {
       } else {
         {
           std::lock_guard g(mu_);
-          known_.erase(n.ino);
+          if (auto it = known_.find(n.ino); it != known_.end()) {
+            known_inline_bytes_ -= it->second.data.size();
+            known_.erase(it);
+          }
         }
         fuse_lowlevel_notify_inval_inode(se_, to_fuse(n.ino), 0, 0);
       }
     }
     lock.lock();
+    // The MDS holds the answer to the change back until we have applied it
+    // (one ack covers a burst).
+    if (notify_q_.empty() && n.seq != 0 && !stop_) {
+      lock.unlock();
+      MdsRequest ack;
+      ack.op = MdsOp::kNotifyAck;
+      ack.offset = n.seq;
+      auto r = mdsc->call(std::move(ack), std::chrono::seconds(5));
+      (void)r;
+      lock.lock();
+    }
   }
 }
 
@@ -765,18 +856,108 @@ void FuseFs::drop_dir(fuse_file_info* fi) {
 bool FuseFs::unchanged(const Inode& i) {
   std::lock_guard lock(mu_);
   auto it = known_.find(i.ino);
-  return it != known_.end() && it->second.second == i.version;
+  return it != known_.end() && it->second.version == i.version;
 }
 
 void FuseFs::remember(const Inode& i) {
   std::lock_guard lock(mu_);
-  known_[i.ino] = {i.size, i.version};
+  Known& k = known_[i.ino];
+  known_inline_bytes_ -= k.data.size();
+  k.size = i.size;
+  k.version = i.version;
+  k.inlined = i.inlined;
+  // Listings leave the bytes out: then they are fetched on the first read.
+  k.has_data = i.inlined && i.inline_data.size() == i.size;
+  k.data = k.has_data ? i.inline_data : std::string();
+  known_inline_bytes_ += k.data.size();
+  if (known_inline_bytes_ > (64u << 20)) {  // a bounded cache: forget every content
+    for (auto& [ino, other] : known_) {
+      other.has_data = false;
+      other.data = std::string();
+    }
+    known_inline_bytes_ = 0;
+  }
+}
+
+bool FuseFs::maybe_inline(Ino ino) {
+  std::lock_guard lock(mu_);
+  auto it = known_.find(ino);
+  return it == known_.end() || it->second.inlined;
+}
+
+bool FuseFs::inline_content(Ino ino, std::string* out) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = known_.find(ino);
+      if (it != known_.end()) {
+        if (!it->second.inlined) return false;
+        if (it->second.has_data) {
+          *out = it->second.data;
+          return true;
+        }
+      }
+    }
+    MdsRequest q;
+    q.op = MdsOp::kGetattr;
+    q.ino = ino;
+    auto rep = mdsc->call(std::move(q));
+    if (!rep.ok() || rep->err != 0) return false;
+    if (!rep->inode.inlined) {
+      remember(rep->inode);
+      return false;
+    }
+    *out = rep->inode.inline_data;
+    remember(rep->inode);
+    return true;
+  }
+  return false;
+}
+
+int FuseFs::write_inline(fuse_req_t r, Ino ino, uint64_t off, const char* buf, size_t len) {
+  MdsRequest q = make(MdsOp::kWriteInline, r, ino);
+  q.offset = off;
+  q.value.assign(buf, len);
+  q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
+  auto rep = mds(std::move(q), r);
+  if (!rep.ok()) return EIO;
+  if (rep->err != 0) return rep->err;
+  remember(rep->inode);  // without the bytes: a read fetches them
+  return 0;
+}
+
+int FuseFs::uninline(fuse_req_t r, Ino ino) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto cur = mds(make(MdsOp::kGetattr, r, ino), r);
+    if (!cur.ok()) return EIO;
+    if (cur->err != 0) return cur->err;
+    if (!cur->inode.inlined) {
+      remember(cur->inode);
+      return 0;
+    }
+    // The bytes reach the object first; only then does the MDS say they live there.
+    Status st = cluster.put(data_pool_name(opts.fs_name), data_object(ino, 0),
+                            cur->inode.inline_data);
+    if (!st.ok()) {
+      spdlog::warn("moving inline data of {:x} to its object: {}", ino, st.to_string());
+      return st.to_errno();
+    }
+    MdsRequest q = make(MdsOp::kUninline, r, ino);
+    q.size = cur->inode.version;
+    auto rep = mds(std::move(q), r);
+    if (!rep.ok()) return EIO;
+    if (rep->err == EAGAIN) continue;  // written meanwhile: copy again
+    if (rep->err != 0) return rep->err;
+    remember(rep->inode);
+    return 0;
+  }
+  return EIO;
 }
 
 uint64_t FuseFs::known_size(Ino ino) {
   {
     std::lock_guard lock(mu_);
-    if (auto it = known_.find(ino); it != known_.end()) return it->second.first;
+    if (auto it = known_.find(ino); it != known_.end()) return it->second.size;
   }
   MdsRequest q;
   q.op = MdsOp::kGetattr;
@@ -787,7 +968,93 @@ uint64_t FuseFs::known_size(Ino ino) {
   return rep->inode.size;
 }
 
-Result<MdsReply> FuseFs::mds(MdsRequest req, fuse_req_t) { return mdsc->call(std::move(req)); }
+
+Result<MdsReply> FuseFs::mds(MdsRequest req, fuse_req_t) {
+  bool changes_dirs = req.op == MdsOp::kCreate || req.op == MdsOp::kMknod ||
+                      req.op == MdsOp::kSymlink || req.op == MdsOp::kLink ||
+                      req.op == MdsOp::kUnlink || req.op == MdsOp::kRmdir ||
+                      req.op == MdsOp::kRename;
+  uint64_t seen = 0;
+  if (changes_dirs) {
+    std::lock_guard lock(mu_);
+    seen = invalidations_;
+  }
+  MdsRequest sent;
+  if (changes_dirs) sent = req;
+  auto rep = mdsc->call(std::move(req));
+  if (changes_dirs) {
+    std::lock_guard lock(mu_);
+    // An invalidation that arrived meanwhile may concern these directories
+    // and have been applied before we got here: then ask the MDS next time.
+    bool clean = invalidations_ == seen;
+    if (clean && rep.ok() && rep->err == 0) {
+      auto now = std::chrono::steady_clock::now();
+      for (const Inode& d : rep->inodes) fresh_dirs_[d.ino] = FreshDir{d, now};
+    }
+    track_names(sent, rep, clean);
+  }
+  return rep;
+}
+
+// Under mu_.
+void FuseFs::track_names(const MdsRequest& req, const Result<MdsReply>& rep, bool clean) {
+  bool ok = rep.ok() && rep->err == 0;
+  uint64_t conn = mdsc->connections();
+  if (ok && clean && req.op == MdsOp::kMknod && S_ISDIR(req.mode)) {
+    complete_dirs_[rep->inode.ino] = CompleteDir{conn, {}};
+  }
+  auto change = [&](Ino dir, const std::string& name, bool add) {
+    auto it = complete_dirs_.find(dir);
+    if (it == complete_dirs_.end()) return;
+    // A failure may mean our picture was wrong: stop answering for it.
+    if (!ok || it->second.connection != conn || it->second.names.size() >= 100000) {
+      complete_dirs_.erase(it);
+    } else if (add) {
+      it->second.names.insert(name);
+    } else {
+      it->second.names.erase(name);
+    }
+  };
+  switch (req.op) {
+    case MdsOp::kCreate: case MdsOp::kMknod: case MdsOp::kSymlink:
+      change(req.ino, req.name, true);
+      break;
+    case MdsOp::kLink: change(req.ino2, req.name, true); break;
+    case MdsOp::kUnlink: case MdsOp::kRmdir: change(req.ino, req.name, false); break;
+    case MdsOp::kRename:
+      if (req.flags & kRenameExchange) {
+        change(req.ino, req.name, true);  // both names stay
+        change(req.ino2, req.name2, true);
+      } else {
+        change(req.ino, req.name, false);
+        change(req.ino2, req.name2, true);
+      }
+      break;
+    default: break;
+  }
+}
+
+bool FuseFs::known_absent(Ino dir, const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = complete_dirs_.find(dir);
+  if (it == complete_dirs_.end()) return false;
+  if (it->second.connection != mdsc->connections()) {
+    complete_dirs_.erase(it);
+    return false;
+  }
+  return !it->second.names.contains(name);
+}
+
+bool FuseFs::fresh_dir_attrs(Ino dir, Inode* out) {
+  std::lock_guard lock(mu_);
+  auto it = fresh_dirs_.find(dir);
+  if (it == fresh_dirs_.end()) return false;
+  bool fresh = std::chrono::steady_clock::now() - it->second.at <
+               std::chrono::duration<double>(opts.attr_timeout);
+  if (fresh) *out = std::move(it->second.attrs);
+  fresh_dirs_.erase(it);
+  return fresh;
+}
 
 void FuseFs::reply_entry(fuse_req_t r, const Inode& i) {
   remember(i);
@@ -801,6 +1068,11 @@ void FuseFs::reply_entry(fuse_req_t r, const Inode& i) {
 }
 
 int FuseFs::read_data(Ino ino, uint64_t off, size_t len, std::string* out) {
+  std::string content;
+  if (inline_content(ino, &content)) {
+    if (off < content.size()) *out = content.substr(off, len);
+    return 0;
+  }
   uint64_t size = known_size(ino);
   if (off >= size) return 0;
   len = static_cast<size_t>(std::min<uint64_t>(len, size - off));
@@ -838,7 +1110,7 @@ int FuseFs::write_data(Ino ino, uint64_t off, const char* buf, size_t len) {
   }
   std::lock_guard lock(mu_);
   auto& k = known_[ino];
-  k.first = std::max(k.first, off + len);
+  k.size = std::max(k.size, off + len);
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -68,13 +69,31 @@ class FuseFs {
   Ino to_ino(fuse_ino_t fino) const { return fino == FUSE_ROOT_ID ? root_ : fino; }
   fuse_ino_t to_fuse(Ino ino) const { return ino == root_ ? FUSE_ROOT_ID : ino; }
   void fill_stat(const Inode& i, struct stat* st) const;
-  void remember(const Inode& i);  // newest known size and version
+  void remember(const Inode& i);  // newest known size, version (and inline bytes)
   bool unchanged(const Inode& i);  // same version as last remembered
   uint64_t known_size(Ino ino);
   Result<MdsReply> mds(MdsRequest req, fuse_req_t r);
+  // A directory's attributes from the reply to this node's own change in
+  // it, good for one getattr (the kernel asks right after each change)
+  // unless the MDS invalidated the directory meanwhile.
+  bool fresh_dir_attrs(Ino dir, Inode* out);
+  // True if `name` is known not to exist in dir: the directory was made by
+  // this node and every change in it since was its own (the MDS invalidates
+  // it on any other). Saves the lookup before each create.
+  bool known_absent(Ino dir, const std::string& name);
   void reply_entry(fuse_req_t r, const Inode& i);
   int read_data(Ino ino, uint64_t off, size_t len, std::string* out);
   int write_data(Ino ino, uint64_t off, const char* buf, size_t len);
+
+  // ---- inline files (data kept in the inode, up to kInlineMax) ----
+  // A write into an inline file, sent to the MDS (answered early, like any
+  // metadata change). kEInline if the file is not inline (any more).
+  int write_inline(fuse_req_t r, Ino ino, uint64_t off, const char* buf, size_t len);
+  // Moves an inline file's bytes to the data objects, before writes that
+  // go there (past kInlineMax, O_APPEND).
+  int uninline(fuse_req_t r, Ino ino);
+  // False only if the file is known not to be inline.
+  bool maybe_inline(Ino ino);
 
   client::Client& cluster;
   FuseOptions opts;
@@ -86,8 +105,30 @@ class FuseFs {
   void notify_loop();
   std::string key_;
   fuse_session* se_ = nullptr;
-  std::mutex mu_;
-  std::map<Ino, std::pair<uint64_t, uint64_t>> known_;  // ino -> (size, version)
+  // The content of an inline file as this node knows it, if it is inline.
+  bool inline_content(Ino ino, std::string* out);
+  struct Known {
+    uint64_t size = 0;
+    uint64_t version = 0;
+    bool inlined = false;
+    bool has_data = false;  // `data` is the inline content
+    std::string data;
+  };
+  mutable std::mutex mu_;
+  std::map<Ino, Known> known_;
+  uint64_t known_inline_bytes_ = 0;  // bounded: the cache drops contents past 64 MiB
+  struct FreshDir {
+    Inode attrs;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<Ino, FreshDir> fresh_dirs_;
+  struct CompleteDir {
+    uint64_t connection = 0;  // MdsClient::connections() when it was complete
+    std::set<std::string> names;
+  };
+  std::map<Ino, CompleteDir> complete_dirs_;
+  void track_names(const MdsRequest& req, const Result<MdsReply>& rep, bool clean);
+  uint64_t invalidations_ = 0;  // MDS invalidations seen (under mu_)
   std::mutex handles_mu_;
   uint64_t next_handle_ = 1;
   std::unordered_map<uint64_t, OpenFile> files_;

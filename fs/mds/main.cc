@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
   app.add_option("--session-timeout-ms", mo.session_timeout_ms,
                  "Keep a disconnected client's opens and locks this long (default 30000)")
       ->check(CLI::Range(uint64_t{1000}, uint64_t{3600000}));
+  app.add_option("--reconnect-timeout-ms", mo.reconnect_timeout_ms,
+                 "After a takeover, wait this long for the previous MDS's clients to resend "
+                 "their unsafe requests (default 10000)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{600000}));
   CLI11_PARSE(app, argc, argv);
   mo.name = "mds." + std::to_string(id);
   net::setup_logging(mo.name);

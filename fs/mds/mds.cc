@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "common/net/daemon.h"
 #include "common/net/sleep.h"
@@ -25,6 +26,7 @@ namespace {
 constexpr const char* kOwnerXattr = "mds";  // on journal segments: who may append
 constexpr const char* kTailXattr = "tail";
 constexpr const char* kSegXattr = "seg";
+constexpr const char* kSessionsXattr = "sessions";  // open sessions at the checkpoint
 constexpr size_t kMaxBatchEntries = 4096;
 constexpr size_t kDirPage = 1024;
 
@@ -66,6 +68,7 @@ Mds::Mds(client::Client& cluster, MdsOptions opts, Metrics* metrics)
     : cluster_(cluster), opts_(std::move(opts)), metrics_(metrics) {
   std::random_device rd;
   next_session_ = (static_cast<uint64_t>(rd()) << 32) | 1;
+  next_notify_ = net::wall_ns();
   ops_total_ = &metrics_->counter("cairn_mds_requests_total", "Client requests served");
   journal_bytes_ = &metrics_->counter("cairn_mds_journal_bytes_total", "Bytes appended to the journal");
   metrics_->gauge_fn("cairn_mds_active", "1 while this MDS is the active one",
@@ -180,6 +183,10 @@ awaitable<Status> Mds::load() {
     if (auto it = kv.find(kSegXattr); it != kv.end()) first_segment_ = std::stoull(it->second);
     if (auto it = kv.find("max_ino"); it != kv.end())
       ns_.apply(Update::max_ino(std::stoull(it->second)));
+    if (auto it = kv.find(kSessionsXattr); it != kv.end()) {
+      std::istringstream in(it->second);
+      for (uint64_t id; in >> id;) known_sessions_.insert(id);
+    }
   } else if (!hst.is(Code::kNotFound)) {
     co_return hst;
   }
@@ -222,6 +229,10 @@ awaitable<Status> Mds::replay_journal() {
       segment_last_seq_[seg] = e.seq;
       next_seq_ = std::max(next_seq_, e.seq + 1);
       remember_reply(e.session, e.tid, e.seq, e.reply);
+      if (e.session != 0) {
+        if (e.tid == 0 && e.reply == kSessionEndMark) known_sessions_.erase(e.session);
+        else known_sessions_.insert(e.session);
+      }
       if (e.seq <= tail_seq_) continue;
       for (const Update& u : e.updates) ns_.apply(u);
       // Replayed entries still have to reach the objects.
@@ -260,6 +271,7 @@ void Mds::remember_reply(uint64_t session, uint64_t tid, uint64_t seq, std::stri
 uint64_t Mds::submit(Txn txn, uint64_t session, uint64_t tid, std::string reply) {
   uint64_t seq = next_seq_++;
   remember_reply(session, tid, seq, reply);
+  in_flight_[seq] = session;
   pending_.push_back(JournalEntry{seq, std::move(txn), session, tid, std::move(reply)});
   wake_journal_->notify_all();
   return seq;
@@ -271,6 +283,59 @@ awaitable<Status> Mds::wait_durable(uint64_t seq) {
     co_await durable_->wait_for(milliseconds(1000));
   }
   co_return Status::Ok();
+}
+
+uint64_t Mds::foreign_in_flight(uint64_t session, uint64_t below) const {
+  for (auto it = std::make_reverse_iterator(in_flight_.lower_bound(below)); it != in_flight_.rend();
+       ++it) {
+    if (it->second != session || session == 0) return it->first;
+  }
+  return 0;
+}
+
+void Mds::send_safe(uint64_t upto) {
+  std::map<uint64_t, MdsSafe> per_session;
+  auto end = unsafe_.upper_bound(upto);
+  for (auto it = unsafe_.begin(); it != end; ++it) {
+    per_session[it->second.first].tids.push_back(it->second.second);
+  }
+  unsafe_.erase(unsafe_.begin(), end);
+  for (auto& [id, safe] : per_session) {
+    auto s = sessions_.find(id);
+    if (s == sessions_.end()) continue;
+    // A client that missed this resends on reconnect and is answered from
+    // the journal.
+    auto conn = s->second.conn.lock();
+    if (conn && conn->is_open()) conn->send(kMsgMdsSafe, safe.encode());
+  }
+}
+
+awaitable<void> Mds::wait_gate() {
+  while (replay_gate_ && !stopping_) {
+    uint64_t now = net::now_ms();
+    if (now >= gate_deadline_ms_) {
+      std::string missing;
+      for (uint64_t id : awaiting_replay_) missing += (missing.empty() ? "" : " ") + std::to_string(id);
+      // Their clients are gone (or too slow): what they had not resent is
+      // lost, as when a client node fails together with the MDS.
+      for (uint64_t id : awaiting_replay_) {
+        known_sessions_.erase(id);
+        if (!sessions_.contains(id)) submit(Txn{}, id, 0, kSessionEndMark);
+      }
+      open_gate("sessions " + missing + " did not reconnect within " +
+                std::to_string(opts_.reconnect_timeout_ms) + " ms");
+      break;
+    }
+    co_await gate_open_->wait_for(milliseconds(std::min<uint64_t>(gate_deadline_ms_ - now, 500)));
+  }
+}
+
+void Mds::open_gate(const std::string& why) {
+  if (!replay_gate_) return;
+  replay_gate_ = false;
+  awaiting_replay_.clear();
+  spdlog::info("serving all requests: {}", why);
+  gate_open_->notify_all();
 }
 
 awaitable<void> Mds::journal_loop() {
@@ -327,6 +392,8 @@ awaitable<void> Mds::journal_loop() {
       for (const Update& u : e.updates) track_dirty(u);
     }
     durable_seq_ = batch.back().seq;
+    in_flight_.erase(in_flight_.begin(), in_flight_.upper_bound(durable_seq_));
+    send_safe(durable_seq_);
     durable_->notify_all();
     wake_purge_->notify_all();
   }
@@ -422,6 +489,9 @@ awaitable<Status> Mds::checkpoint() {
                                         xattr_op(OpCode::kSetXattr, kTailXattr, head[kTailXattr]),
                                         xattr_op(OpCode::kSetXattr, kSegXattr, head[kSegXattr]));
   if (d.max_ino != 0) hops.push_back(xattr_op(OpCode::kSetXattr, "max_ino", std::to_string(d.max_ino)));
+  std::string open_sessions;
+  for (uint64_t id : known_sessions_) open_sessions += std::to_string(id) + " ";
+  hops.push_back(xattr_op(OpCode::kSetXattr, kSessionsXattr, open_sessions));
   auto hr = co_await cluster_.async_execute(meta_, kJournalHead, std::move(hops));
   Status hst = rbd::op_status(hr);
   if (!hst.ok()) co_return hst;
@@ -511,6 +581,11 @@ void Mds::end_session(Session& s) {
   completed_.erase(s.id);
   for (Purge& p : ns_.take_purges()) purges_.push_back(p);
   if (!txn.empty()) submit(std::move(txn));
+  known_sessions_.erase(s.id);
+  submit(Txn{}, s.id, 0, kSessionEndMark);
+  if (awaiting_replay_.erase(s.id) > 0 && awaiting_replay_.empty()) {
+    open_gate("every client of the previous MDS has replayed");
+  }
   spdlog::info("client session {} ({}) ended", s.id, s.name);
 }
 
@@ -546,8 +621,9 @@ awaitable<void> Mds::session_loop() {
 
 // ---- requests ----
 
-void Mds::notify_others(const Txn& txn, uint64_t origin) {
-  std::vector<std::string> msgs;
+Mds::NotifyTargets Mds::notify_others(const Txn& txn, uint64_t origin) {
+  NotifyTargets targets;
+  std::vector<MdsNotify> msgs;
   std::set<Ino> inodes;
   for (const Update& u : txn) {
     MdsNotify n;
@@ -555,20 +631,52 @@ void Mds::notify_others(const Txn& txn, uint64_t origin) {
       n.kind = MdsNotify::kInvalEntry;
       n.ino = u.dir;
       n.name = u.name;
-      msgs.push_back(n.encode());
+      msgs.push_back(std::move(n));
     } else if (u.kind == Update::kPutInode && inodes.insert(u.inode.ino).second) {
       n.kind = MdsNotify::kInvalInode;
       n.ino = u.inode.ino;
-      msgs.push_back(n.encode());
+      msgs.push_back(std::move(n));
     }
   }
-  if (msgs.empty()) return;
+  if (msgs.empty()) return targets;
+  for (MdsNotify& m : msgs) m.seq = ++next_notify_;
+  std::vector<std::string> encoded;
+  for (const MdsNotify& m : msgs) encoded.push_back(m.encode());
   for (auto& [id, s] : sessions_) {
     if (id == origin) continue;
     auto conn = s.conn.lock();
     if (!conn || !conn->is_open()) continue;
-    for (const std::string& m : msgs) conn->send(kMsgMdsNotify, m);
+    for (const std::string& m : encoded) conn->send(kMsgMdsNotify, m);
+    targets.emplace_back(id, msgs.back().seq);
   }
+  return targets;
+}
+
+// Answers no longer precede other clients' invalidations by a journal
+// append, so they wait for them: another node must not see a name this
+// change removed once the change's caller has been answered. Not for a
+// client that itself waits here (its invalidation may be stuck behind its
+// own request holding the directory lock in its kernel: a cycle), nor
+// longer than 1 s (the kernel's own cache bound).
+awaitable<void> Mds::wait_acks(uint64_t origin, NotifyTargets targets) {
+  if (targets.empty()) co_return;
+  auto deadline = std::chrono::steady_clock::now() + milliseconds(1000);
+  if (auto o = sessions_.find(origin); o != sessions_.end()) ++o->second.waiting_acks;
+  acked_->notify_all();  // others waiting on us stop
+  while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
+    bool pending = false;
+    for (const auto& [id, seq] : targets) {
+      auto it = sessions_.find(id);
+      if (it == sessions_.end()) continue;
+      const Session& s = it->second;
+      auto conn = s.conn.lock();
+      if (s.notify_acked >= seq || s.waiting_acks > 0 || !conn || !conn->is_open()) continue;
+      pending = true;
+    }
+    if (!pending) break;
+    co_await acked_->wait_until(deadline);
+  }
+  if (auto o = sessions_.find(origin); o != sessions_.end()) --o->second.waiting_acks;
 }
 
 void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply* rep, Txn* txn) {
@@ -594,6 +702,11 @@ void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply*
       break;
     case MdsOp::kSetattr: e = ns_.setattr(c, req.ino, req.attr, &out, txn); break;
     case MdsOp::kExtend: e = ns_.extend(c, req.ino, req.size, req.attr.mtime_ns, &out, txn); break;
+    case MdsOp::kWriteInline:
+      e = ns_.write_inline(c, req.ino, req.offset, req.value, req.attr.mtime_ns, &out, txn);
+      out.inline_data.clear();  // keeps replies (and their journal copy) small
+      break;
+    case MdsOp::kUninline: e = ns_.uninline(c, req.ino, req.size, &out, txn); break;
     case MdsOp::kReserveAppend:
       e = ns_.reserve_append(c, req.ino, req.length, &rep->offset, &out, txn);
       break;
@@ -613,6 +726,7 @@ void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply*
         for (const DirEntry& de : rep->entries) {
           const Inode* i = ns_.find(de.ino);
           rep->inodes.push_back(i != nullptr ? *i : Inode{});
+          rep->inodes.back().inline_data.clear();  // a listing does not carry file contents
         }
       }
       break;
@@ -693,10 +807,16 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
     uint64_t id = req->offset;
     auto it = sessions_.find(id);
     rep.more = it != sessions_.end();  // resumed with its opens and locks
+    uint64_t journaled = 0;
     if (it == sessions_.end()) {
       // A session the journal knows (a failover) keeps its id, so resent
       // requests are recognised; its opens are re-registered by the client.
-      if (id == 0 || !completed_.contains(id)) id = next_session_++;
+      if (id == 0 || !known_sessions_.contains(id)) {
+        id = next_session_++;
+        // Journaled so that a successor waits for this client's replays.
+        known_sessions_.insert(id);
+        journaled = submit(Txn{}, id, 0, kSessionOpenMark);
+      }
       it = sessions_.emplace(id, Session{}).first;
       it->second.id = id;
       spdlog::info("client {} opened session {}", req->name, id);
@@ -715,8 +835,18 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
       if (current == nullptr || current.get() == raw) s->second.disconnected_ms = net::now_ms();
     });
     rep.offset = id;
+    if (journaled != 0) {
+      Status st = co_await wait_durable(journaled);
+      if (!st.ok()) rep.err = EIO;
+    }
     conn->reply(frame.header.req_id, kMsgMdsRequest, rep.encode());
     co_return;
+  }
+  // While the previous MDS's clients resend what it answered early, others
+  // wait: nobody may act on a namespace that is still missing those changes.
+  if (replay_gate_ && !req->replay && req->op != MdsOp::kReplayDone &&
+      req->op != MdsOp::kSessionClose && req->op != MdsOp::kNotifyAck) {
+    co_await wait_gate();
   }
   auto sit = sessions_.find(conn->tag);
   if (sit == sessions_.end()) {
@@ -732,6 +862,19 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
     co_return;
   }
   uint64_t session_id = session.id;
+  if (req->op == MdsOp::kNotifyAck) {
+    session.notify_acked = std::max(session.notify_acked, req->offset);
+    acked_->notify_all();
+    conn->reply(frame.header.req_id, kMsgMdsRequest, rep.encode());
+    co_return;
+  }
+  if (req->op == MdsOp::kReplayDone) {
+    if (awaiting_replay_.erase(session_id) > 0 && awaiting_replay_.empty()) {
+      open_gate("every client of the previous MDS has replayed");
+    }
+    conn->reply(frame.header.req_id, kMsgMdsRequest, rep.encode());
+    co_return;
+  }
   // A resend of a request that already changed the namespace (its reply was
   // lost with a connection or an MDS): answer as the first time.
   if (req->tid != 0) {
@@ -751,7 +894,25 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
   }
   Caller caller{req->uid, req->gid, static_cast<int64_t>(net::wall_ns())};
   Txn txn;
+  bool creates = req->op == MdsOp::kCreate || req->op == MdsOp::kMknod || req->op == MdsOp::kSymlink;
+  if (req->replay && creates) ns_.prefer_ino(req->ino2);
   dispatch(*req, caller, &session, &rep, &txn);
+  ns_.prefer_ino(0);
+  if (rep.err == 0) {
+    // The directories a namespace change touched, as they are now: the
+    // client answers the kernel's next getattr of them itself.
+    Ino dirs[2] = {0, 0};
+    switch (req->op) {
+      case MdsOp::kCreate: case MdsOp::kMknod: case MdsOp::kSymlink: case MdsOp::kUnlink:
+      case MdsOp::kRmdir: dirs[0] = req->ino; break;
+      case MdsOp::kLink: dirs[0] = req->ino2; break;
+      case MdsOp::kRename: dirs[0] = req->ino; dirs[1] = req->ino2 != req->ino ? req->ino2 : 0; break;
+      default: break;
+    }
+    for (Ino d : dirs) {
+      if (const Inode* i = d != 0 ? ns_.find(d) : nullptr) rep.inodes.push_back(*i);
+    }
+  }
   for (Purge& p : ns_.take_purges()) {
     // A truncate's cut must be gone before the caller writes again (so wait
     // for it); deleted files' data goes in the background.
@@ -764,22 +925,37 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
       Txn copy = txn;
       uint64_t seq = submit(std::move(txn));
       txn.clear();
-      notify_others(copy, session_id);
+      NotifyTargets targets = notify_others(copy, session_id);
       if (Status st = co_await wait_durable(seq); !st.ok()) rep.err = EIO;
+      co_await wait_acks(session_id, std::move(targets));
     }
     if (Status st = co_await purge(now); !st.ok()) rep.err = EIO;
   }
-  // Mutations are acked once journaled; reads wait for what they saw to be
-  // durable, so no client ever sees a change a crash could take back.
-  uint64_t wait_for = durable_seq_;
+  // A client is answered once every change it may have seen from others is
+  // durable: its answer then depends only on durable state and its own
+  // changes, which it resends in order should this MDS fail. Its own
+  // mutations are answered early (unsafe) and confirmed by an MdsSafe.
+  uint64_t seq = 0;
+  NotifyTargets targets;
   if (!txn.empty()) {
     Txn copy = txn;
-    wait_for = submit(std::move(txn), session_id, req->tid, rep.encode());
-    notify_others(copy, session_id);
-  } else if (req->op != MdsOp::kRelease && req->op != MdsOp::kSetlk) {
-    wait_for = next_seq_ - 1;
+    seq = submit(std::move(txn), session_id, req->tid, rep.encode());  // resends get the safe reply
+    targets = notify_others(copy, session_id);
+  }
+  uint64_t wait_for = 0;
+  if (seq != 0 || (req->op != MdsOp::kRelease && req->op != MdsOp::kSetlk)) {
+    wait_for = foreign_in_flight(session_id, seq != 0 ? seq : next_seq_);
   }
   Status st = co_await wait_durable(wait_for);
+  co_await wait_acks(session_id, std::move(targets));
+  if (st.ok() && seq != 0 && durable_seq_ < seq) {
+    if (req->tid != 0) {
+      rep.unsafe = true;
+      unsafe_[seq] = {session_id, req->tid};
+    } else {
+      st = co_await wait_durable(seq);
+    }
+  }
   if (!st.ok()) rep.err = EIO;
   if (req->op == MdsOp::kStatfs) {
     rep.statfs.total_bytes = ns_.total_bytes();
@@ -819,6 +995,8 @@ awaitable<Status> Mds::run() {
   wake_journal_ = std::make_unique<net::Notifier>(ex);
   durable_ = std::make_unique<net::Notifier>(ex);
   wake_purge_ = std::make_unique<net::Notifier>(ex);
+  gate_open_ = std::make_unique<net::Notifier>(ex);
+  acked_ = std::make_unique<net::Notifier>(ex);
   loops_done_ = std::make_unique<net::Notifier>(ex);
 
   // Pools come from `cairnctl fs new` (cairn up runs it); wait for them.
@@ -878,6 +1056,13 @@ awaitable<Status> Mds::run() {
     if (!st.ok()) co_return st;
   } else {
     asio::co_spawn(ex, journal_loop(), asio::detached);
+  }
+  if (!known_sessions_.empty()) {
+    awaiting_replay_ = known_sessions_;
+    replay_gate_ = true;
+    gate_deadline_ms_ = net::now_ms() + opts_.reconnect_timeout_ms;
+    spdlog::info("waiting up to {} ms for {} client sessions to reconnect and resend unsafe requests",
+                 opts_.reconnect_timeout_ms, awaiting_replay_.size());
   }
   asio::co_spawn(ex, checkpoint_loop(), asio::detached);
   asio::co_spawn(ex, session_loop(), asio::detached);

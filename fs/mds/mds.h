@@ -34,6 +34,9 @@ struct MdsOptions {
   // How long a disconnected client's opens and locks are kept for it.
   uint64_t session_timeout_ms = 30000;
   uint64_t checkpoint_interval_ms = 2000;
+  // After a takeover, how long requests wait for the previous MDS's clients
+  // to reconnect and resend the requests it had answered early.
+  uint64_t reconnect_timeout_ms = 10000;
 };
 
 std::string meta_pool_name(const std::string& fs);
@@ -59,7 +62,11 @@ class Mds {
     std::weak_ptr<net::Connection> conn;
     std::map<Ino, uint32_t> opens;
     uint64_t disconnected_ms = 0;  // 0 while connected
+    uint64_t notify_acked = 0;  // the newest invalidation it has applied
+    int waiting_acks = 0;       // its requests waiting for others' acks
   };
+  // (session, MdsNotify.seq) a change's answer waits for.
+  using NotifyTargets = std::vector<std::pair<uint64_t, uint64_t>>;
   struct Dirty {
     std::map<Ino, std::optional<Inode>> inodes;  // nullopt: removed
     std::map<Ino, std::map<std::string, std::optional<Dentry>>> dentries;
@@ -89,7 +96,18 @@ class Mds {
   // Remembers a journaled request's reply for resends (a bounded window).
   void remember_reply(uint64_t session, uint64_t tid, uint64_t seq, std::string reply);
   boost::asio::awaitable<Status> wait_durable(uint64_t seq);
-  void notify_others(const Txn& txn, uint64_t origin_session);
+  // The newest entry below `below` not yet durable that another session (or
+  // the MDS itself) made; 0 if none.
+  uint64_t foreign_in_flight(uint64_t session, uint64_t below) const;
+  // Tells clients which of their early-answered requests are now durable.
+  void send_safe(uint64_t upto);
+  // Holds a request back while the previous MDS's clients replay.
+  boost::asio::awaitable<void> wait_gate();
+  void open_gate(const std::string& why);
+  NotifyTargets notify_others(const Txn& txn, uint64_t origin_session);
+  // Until the other clients have dropped what a change made stale from
+  // their kernel caches (bounded: see mds.cc).
+  boost::asio::awaitable<void> wait_acks(uint64_t origin, NotifyTargets targets);
   void end_session(Session& s);
   std::string status_json() const;
 
@@ -121,6 +139,19 @@ class Mds {
   std::vector<JournalEntry> pending_;
   Dirty dirty_;  // durable changes not yet written to the objects
   std::vector<Purge> purges_;
+  // Entries not yet durable: seq -> the session that made it (0: the MDS).
+  std::map<uint64_t, uint64_t> in_flight_;
+  // Requests answered early: seq -> (session, tid), until durable.
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> unsafe_;
+  // Sessions open as far as the journal and the checkpoint know.
+  std::set<uint64_t> known_sessions_;
+  // After a takeover: sessions that have not reconnected and replayed yet.
+  std::set<uint64_t> awaiting_replay_;
+  bool replay_gate_ = false;
+  uint64_t gate_deadline_ms_ = 0;
+  std::unique_ptr<net::Notifier> gate_open_;
+  std::unique_ptr<net::Notifier> acked_;
+  uint64_t next_notify_;  // clock-seeded: acks meant for a predecessor are older
 
   std::unique_ptr<net::Notifier> wake_journal_;
   std::unique_ptr<net::Notifier> durable_;

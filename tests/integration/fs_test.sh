@@ -269,13 +269,23 @@ active=$(ctl fs status --format json | python3 -c 'import json,sys; print(json.l
 pid=$(python3 -c "import json; print([g['pid'] for g in json.load(open('$DIR/cluster.json'))['gateways'] if g['type']+'.'+str(g['id'])=='$active'][0])")
 mkdir "$A/failover" "$A/failover/moved"
 # Creates and renames; every acknowledged one must survive the failover.
+# The MDS answers them before they are journaled: those it had answered
+# when it died come back because the client resends them to the new MDS.
 ( for i in $(seq 1 300); do
     echo "$i" > "$A/failover/f$i" || exit 1
     if [ $((i % 3)) = 0 ]; then mv "$A/failover/f$i" "$A/failover/moved/r$i" || exit 1; fi
+    echo "$i" >> "$DIR/acked"
   done ) &
 writer=$!
 sleep 1
 kill -9 "$pid"
+acked=$(tail -n 1 "$DIR/acked" 2>/dev/null || echo 0)
+[ "$acked" -gt 0 ] || fail "no create finished before the MDS was killed"
+# Everything whose syscalls had returned before the kill, seen from the other mount.
+for i in $(seq 1 "$acked"); do
+  if [ $((i % 3)) = 0 ]; then want="$B/failover/moved/r$i"; else want="$B/failover/f$i"; fi
+  [ "$(cat "$want" 2>/dev/null)" = "$i" ] || fail "$want, created before the MDS was killed, is missing after failover"
+done
 wait $writer || fail "a create or rename failed during MDS failover (must stall, not fail)"
 [ "$(ls "$B/failover" | wc -l)" = 201 ] || fail "entries lost over the failover: $(ls "$B/failover" | wc -l)"
 [ "$(ls "$B/failover/moved" | wc -l)" = 100 ] || fail "renames lost over the failover"
