@@ -128,14 +128,20 @@ int run_holder(const std::string& sock, const std::string& mountpoint, int fuse_
       ::listen(ls, 8) != 0) {
     return 1;
   }
+  // The path is ours only while it names this socket: a new mount at the
+  // same place binds it again before we notice the old one is gone.
+  struct stat bound {};
+  ::stat(sock.c_str(), &bound);
   std::vector<int> attached;
   for (;;) {
     std::vector<pollfd> fds;
     fds.push_back({ls, POLLIN, 0});
+    fds.push_back({fuse_fd, 0, 0});  // errors only: the kernel ended the connection
     for (int a : attached) fds.push_back({a, POLLIN, 0});
     ::poll(fds.data(), fds.size(), 1000);
-    if (!is_mounted(mountpoint)) break;
-    for (size_t k = 1; k < fds.size(); ++k) {
+    // Unmounted, or a new mount sits at the same place while ours is gone.
+    if (!is_mounted(mountpoint) || (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL))) break;
+    for (size_t k = 2; k < fds.size(); ++k) {
       if (fds[k].revents != 0) {  // the serving cairn-fuse went away
         ::close(fds[k].fd);
         std::erase(attached, fds[k].fd);
@@ -159,7 +165,10 @@ int run_holder(const std::string& sock, const std::string& mountpoint, int fuse_
       ::close(c);
     }
   }
-  ::unlink(sock.c_str());
+  struct stat now {};
+  if (::stat(sock.c_str(), &now) == 0 && now.st_ino == bound.st_ino && now.st_dev == bound.st_dev) {
+    ::unlink(sock.c_str());
+  }
   return 0;
 }
 

@@ -97,8 +97,10 @@ int main(int argc, char** argv) {
     return fs::run_holder(hold_sock, mountpoint, hold_fd, fs::decode_state(hold_state));
   }
   // A mount whose cairn-fuse died or was stopped for an upgrade: take it over.
+  // (A holder whose mount was just unmounted lingers for up to a second;
+  // only a mount that is still there can be taken over.)
   std::optional<fs::HeldMount> held;
-  if (auto st = fs::holder_status(mountpoint); st.ok()) {
+  if (auto st = fs::holder_status(mountpoint); st.ok() && fs::is_mounted(mountpoint)) {
     if (*st == "attached") {
       std::fprintf(stderr, "cairn-fuse: %s is mounted and served already\n", mountpoint.c_str());
       return 1;
