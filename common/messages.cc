@@ -203,6 +203,7 @@ void OsdReport::encode(Encoder& e) const {
   e.u64(recovery_objects_left);
   e.f64(recovery_objects_per_sec);
   e.f64(recovery_bytes_per_sec);
+  e.boolean(full);
 }
 
 OsdReport OsdReport::decode(Decoder& d) {
@@ -230,6 +231,7 @@ OsdReport OsdReport::decode(Decoder& d) {
   r.recovery_objects_left = d.u64();
   r.recovery_objects_per_sec = d.f64();
   r.recovery_bytes_per_sec = d.f64();
+  r.full = d.boolean();
   return r;
 }
 

@@ -117,6 +117,9 @@ struct OsdReport {
   uint64_t recovery_objects_left = 0;
   double recovery_objects_per_sec = 0;
   double recovery_bytes_per_sec = 0;
+  // The OSD refuses client writes: its filesystem is fuller than its full
+  // ratio or has less than its reserve free.
+  bool full = false;
   uint64_t received_ms = 0;  // set by the monitor (its own clock)
   void encode(Encoder& e) const;
   static OsdReport decode(Decoder& d);

@@ -33,7 +33,16 @@ int main(int argc, char** argv) {
   app.add_option("--recovery-sleep-idle-ms", opts.recovery_sleep_idle_ms,
                  "pause between recovery batches when no client is active (default 0)")
       ->envname("CAIRN_OSD_RECOVERY_SLEEP_IDLE_MS");
+  uint64_t full_reserve_mb = opts.full_reserve_bytes >> 20;
+  app.add_option("--full-reserve-mb", full_reserve_mb,
+                 "refuse writes (ENOSPC) when the data filesystem has less free (default 64)")
+      ->envname("CAIRN_OSD_FULL_RESERVE_MB");
+  app.add_option("--full-ratio", opts.full_ratio,
+                 "refuse writes (ENOSPC) when the data filesystem is fuller than this (default 0.95)")
+      ->envname("CAIRN_OSD_FULL_RATIO")
+      ->check(CLI::Range(0.0, 1.0));
   CLI11_PARSE(app, argc, argv);
+  opts.full_reserve_bytes = full_reserve_mb << 20;
 
   cairn::net::setup_logging("osd." + std::to_string(opts.id));
   auto key = cairn::net::read_key_file(key_file);

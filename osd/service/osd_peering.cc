@@ -586,7 +586,10 @@ awaitable<StatusReply> OsdService::do_push(PgPushRequest req) {
     co_return reply;
   }
   Transaction txn;
-  for (const auto& obj : req.objects) write_object(txn, pg->cid, obj);
+  for (const auto& obj : req.objects) {
+    write_object(txn, pg->cid, obj);
+    note_disk_write(obj.data.size());
+  }
   if (req.last_update != 0) {
     pg->last_update = req.last_update;
     txn.meta_put(pg->cid, "info", encode_info(pg->last_update, pg->objects, pg->bytes));

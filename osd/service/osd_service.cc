@@ -238,6 +238,40 @@ std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const 
   return s;
 }
 
+bool OsdService::disk_full() const {
+  if (fs_avail_bytes_ < opts_.full_reserve_bytes) return true;
+  if (fs_total_bytes_ == 0) return false;
+  uint64_t used = fs_total_bytes_ - std::min(fs_avail_bytes_, fs_total_bytes_);
+  return static_cast<double>(used) > opts_.full_ratio * static_cast<double>(fs_total_bytes_);
+}
+
+void OsdService::note_disk_write(uint64_t bytes) {
+  // Written to the WAL now and once more when the memtable is flushed.
+  uint64_t cost = 2 * bytes;
+  fs_avail_bytes_ = fs_avail_bytes_ > cost ? fs_avail_bytes_ - cost : 0;
+}
+
+awaitable<void> OsdService::reclaim_space() {
+  uint64_t removed = removed_since_reclaim_;
+  removed_since_reclaim_ = 0;
+  uint64_t before = fs_avail_bytes_;
+  spdlog::info("osd.{} is full and {} objects were removed: compacting to free their space",
+               opts_.id, removed);
+  Status st = co_await net::run_blocking(store_pool_, [this] { return store_->reclaim_space(); });
+  auto stats = co_await net::run_blocking(store_pool_, [this] { return store_->stats(); });
+  if (stats.ok()) {
+    fs_avail_bytes_ = stats->fs_avail_bytes;
+    fs_total_bytes_ = stats->fs_total_bytes;
+  }
+  if (st.ok()) {
+    spdlog::info("osd.{}: compaction done, {} MiB free (was {} MiB)", opts_.id,
+                 fs_avail_bytes_ >> 20, before >> 20);
+  } else {
+    spdlog::warn("osd.{}: compacting to free space failed: {}", opts_.id, st.to_string());
+  }
+  reclaiming_ = false;
+}
+
 awaitable<void> OsdService::report_loop() {
   auto last_at = std::chrono::steady_clock::now();
   uint64_t last_objects = recovered_objects_->value(), last_bytes = recovered_bytes_->value();
@@ -264,7 +298,23 @@ awaitable<void> OsdService::report_loop() {
       rep.used_bytes = stats->used_bytes;
       rep.total_bytes = stats->fs_total_bytes;
       rep.avail_bytes = stats->fs_avail_bytes;
+      bool was_full = disk_full();
       fs_avail_bytes_ = stats->fs_avail_bytes;
+      fs_total_bytes_ = stats->fs_total_bytes;
+      if (disk_full() != was_full) {
+        if (disk_full()) {
+          spdlog::warn("osd.{} is full ({} MiB free of {} MiB): refusing writes until space is freed",
+                       opts_.id, fs_avail_bytes_ >> 20, fs_total_bytes_ >> 20);
+        } else {
+          spdlog::info("osd.{} has space again ({} MiB free): accepting writes", opts_.id,
+                       fs_avail_bytes_ >> 20);
+        }
+      }
+    }
+    rep.full = disk_full();
+    if (rep.full && removed_since_reclaim_ > 0 && !reclaiming_) {
+      reclaiming_ = true;
+      asio::co_spawn(io_, reclaim_space(), asio::detached);
     }
     for (const auto& [id, pg] : pgs_) {
       if (pg->up.empty() || pg->up[0] != opts_.id) continue;

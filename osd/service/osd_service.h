@@ -55,8 +55,11 @@ struct OsdOptions {
   int heartbeat_ms = 1000;
   int report_ms = 2000;
   size_t max_log_entries = 1000;   // PG log length kept for dedup and inspection
-  // Refuse writes (ENOSPC) when the data filesystem has less than this free.
+  // Refuse writes (ENOSPC) when the data filesystem has less than this free
+  // (room for RocksDB to flush and compact what it already took)...
   uint64_t full_reserve_bytes = 64ull << 20;
+  // ...or is fuller than this fraction (Ceph: mon_osd_full_ratio).
+  double full_ratio = 0.95;
 };
 
 enum class PgState { kPeering, kActive, kReplica, kStray };
@@ -192,7 +195,19 @@ class OsdService {
   ClusterMap map_;
   PlacementTopology topo_;
   std::map<PgId, PgPtr> pgs_;
+  // The data filesystem as last measured (every report), less what was
+  // written since: a fast writer must not outrun the measurement.
   uint64_t fs_avail_bytes_ = UINT64_MAX;
+  uint64_t fs_total_bytes_ = 0;
+  // True when client writes must be refused for lack of space here.
+  bool disk_full() const;
+  // Accounts for `bytes` of object data just written (WAL and data file).
+  void note_disk_write(uint64_t bytes);
+  // Removals since the last reclaim: a full OSD that has some compacts to
+  // give their space back (RocksDB frees it only then).
+  uint64_t removed_since_reclaim_ = 0;
+  bool reclaiming_ = false;
+  net::awaitable<void> reclaim_space();
   size_t client_ops_inflight_ = 0;
   int recovery_active_ = 0;
   std::unique_ptr<net::Notifier> recovery_slots_;

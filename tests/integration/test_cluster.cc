@@ -28,7 +28,8 @@ CmdResult run(const std::string& cmd) {
 
 std::string bin(const std::string& name) { return std::string(CAIRN_BIN_DIR) + "/" + name; }
 
-std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::string& extra) {
+std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::string& extra,
+                                                const Prepare& prepare) {
   char tmpl[] = "/tmp/cairn-test-XXXXXX";
   const char* d = mkdtemp(tmpl);
   if (!d) {
@@ -37,6 +38,10 @@ std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::s
   }
   auto c = std::unique_ptr<TestCluster>(new TestCluster());
   c->dir_ = d;
+  if (prepare && !prepare(c->dir_)) {
+    ADD_FAILURE() << "preparing " << c->dir_ << " failed";
+    return nullptr;
+  }
   // The object cluster alone: gateways (an MDS renews its lease every few
   // seconds) would add writes the recovery counts here do not expect.
   CmdResult r = run(bin("cairn") + " up --no-gateways --dir " + c->dir_ + " --mons " +

@@ -2,6 +2,7 @@
 // directory, daemons as processes on loopback, torn down with `cairn down`.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,9 +24,13 @@ std::string bin(const std::string& name);  // path of a built executable
 
 class TestCluster {
  public:
+  // Called with the fresh cluster directory before `cairn up`, e.g. to mount
+  // a small filesystem at DIR/osd.N; returning false aborts the start.
+  using Prepare = std::function<bool(const std::string& dir)>;
   // Starts mons + osds; extra is appended to `cairn up`'s arguments.
   // Fails the current test (and returns null) if the cluster does not come up.
-  static std::unique_ptr<TestCluster> start(int mons = 3, int osds = 3, const std::string& extra = "");
+  static std::unique_ptr<TestCluster> start(int mons = 3, int osds = 3, const std::string& extra = "",
+                                            const Prepare& prepare = nullptr);
   ~TestCluster();
 
   const std::string& dir() const { return dir_; }

@@ -144,7 +144,9 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
       uint64_t fs_used = r.total_bytes - std::min(r.avail_bytes, r.total_bytes);
       double ratio =
           static_cast<double>(std::max(r.used_bytes, fs_used)) / static_cast<double>(r.total_bytes);
-      if (ratio > opts.full_ratio) {
+      // The OSD's own verdict counts too: a small disk hits its reserve
+      // before the full ratio.
+      if (r.full || ratio > opts.full_ratio) {
         full.emplace_back(r.osd, ratio);
       } else if (ratio > opts.nearfull_ratio) {
         nearfull.emplace_back(r.osd, ratio);

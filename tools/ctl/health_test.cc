@@ -237,6 +237,12 @@ TEST(Health, Fullness) {
   reps[1].avail_bytes = 20;
   s = compute_status(m, healthy_mons(), reps);
   EXPECT_EQ(find(s, "OSD_FULL")->message, "1 osds full (osd.1 98%)");
+  // An OSD that refuses writes (below its reserve on a small disk) is full
+  // whatever its ratio.
+  reps[0].used_bytes = 500;
+  reps[0].full = true;
+  s = compute_status(m, healthy_mons(), reps);
+  EXPECT_EQ(find(s, "OSD_FULL")->message, "2 osds full (osd.0 50%, osd.1 98%)");
   // Reports of OSDs that no longer exist are ignored.
   m.osds.erase(1);
   m.osds.erase(0);
