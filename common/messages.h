@@ -102,6 +102,8 @@ struct PgStat {
   uint64_t bytes = 0;
   uint64_t degraded_objects = 0;
   std::vector<OsdId> blocked_by;  // "down": peering waits for one of these OSDs
+  uint64_t last_scrub_ms = 0;       // wall clock, ms since the epoch; 0 = never
+  uint64_t last_deep_scrub_ms = 0;
 };
 
 struct OsdReport {
@@ -321,6 +323,9 @@ struct ScrubMapRequest {
   PoolId pool = 0;
   uint32_t pg = 0;
   bool deep = false;  // read every byte and checksum it
+  // When the primary started the scrub (wall clock ms): members record it
+  // as the PG's last (deep) scrub, so a new primary keeps the schedule.
+  uint64_t started_ms = 0;
   std::string encode() const;
   static Result<ScrubMapRequest> decode(std::string_view b);
 };

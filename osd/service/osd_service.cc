@@ -84,6 +84,7 @@ Status OsdService::start() {
   asio::co_spawn(ex, boot_loop(), asio::detached);
   asio::co_spawn(ex, heartbeat_loop(), asio::detached);
   asio::co_spawn(ex, report_loop(), asio::detached);
+  asio::co_spawn(ex, scrub_loop(), asio::detached);
   return Status::Ok();
 }
 
@@ -132,6 +133,11 @@ Status OsdService::load_pgs() {
       if (!h.ok()) return Status::Corruption("PG " + pg->id.to_string() + ": " + h.status().message());
       pg->history = std::move(*h);
     }
+    auto scrub = store_->meta_get(cid, "scrub");
+    if (scrub.ok() && !pg->scrub_stamps.decode(*scrub)) {
+      spdlog::warn("PG {}: unreadable scrub stamps; scheduling it as never scrubbed", pg->id.to_string());
+    }
+    pg->scrub_jitter = draw_scrub_jitter();
     auto log = store_->meta_list(cid, "log/");
     if (log.ok()) {
       for (const auto& [k, v] : *log) {
@@ -154,6 +160,7 @@ OsdService::PgPtr OsdService::get_pg(PgId id, bool create) {
   auto pg = std::make_shared<Pg>(io_.get_executor());
   pg->id = id;
   pg->cid = CollectionId{id.pool, id.seed};
+  pg->scrub_jitter = draw_scrub_jitter();
   pgs_[id] = pg;
   return pg;
 }
@@ -327,6 +334,9 @@ awaitable<void> OsdService::report_loop() {
       s.objects = pg->objects;
       s.bytes = pg->bytes > 0 ? static_cast<uint64_t>(pg->bytes) : 0;
       s.blocked_by.assign(pg->blocked_by.begin(), pg->blocked_by.end());
+      if (pg->state == PgState::kActive) start_scrub_schedule(pg, net::wall_ns() / 1'000'000);
+      s.last_scrub_ms = pg->scrub_stamps.last_scrub_ms;
+      s.last_deep_scrub_ms = pg->scrub_stamps.last_deep_scrub_ms;
       if (pg->up.size() < pool->size) s.degraded_objects = pg->objects * (pool->size - pg->up.size());
       rep.pgs.push_back(std::move(s));
     }

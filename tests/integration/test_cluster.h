@@ -22,6 +22,10 @@ struct CmdResult {
 CmdResult run(const std::string& cmd);
 std::string bin(const std::string& name);  // path of a built executable
 
+// Flips one byte in every on-disk occurrence of marker under dir (a stopped
+// OSD's data: a corrupt replica). Returns how many it flipped.
+int corrupt_files(const std::string& dir, const std::string& marker);
+
 class TestCluster {
  public:
   // Called with the fresh cluster directory before `cairn up`, e.g. to mount

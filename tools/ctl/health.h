@@ -14,6 +14,8 @@
 //                         is max(used, total - avail) / total of its report
 //   PG_AVAILABILITY ERR   a PG has fewer up OSDs than min_size in the map, or
 //                         its primary reports it inactive/down/incomplete/peered
+//   PG_DAMAGED      ERR   a scrub found copies that differ and they are not
+//                         repaired yet (state +inconsistent; `pg repair`)
 //   PG_DEGRADED     WARN  a PG has fewer up OSDs than the pool size in the map,
 //                         or its primary reports it degraded
 //   PG_UNKNOWN      WARN  no fresh report covers the PG (normal for a few

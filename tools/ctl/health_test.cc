@@ -203,6 +203,7 @@ TEST(Health, ReportedStates) {
       {"undersized+peered", "PG_AVAILABILITY", Severity::kErr},
       {"active+recovering+undersized+degraded", "PG_DEGRADED", Severity::kWarn},
       {"stray", "PG_NOT_CLEAN", Severity::kWarn},
+      {"active+inconsistent", "PG_DAMAGED", Severity::kErr},
   };
   for (const auto& c : cases) {
     ClusterStatus s = compute_status(m, healthy_mons(), reports_for(m, c.state));
@@ -210,6 +211,13 @@ TEST(Health, ReportedStates) {
     EXPECT_EQ(s.health, c.sev) << c.state;
     EXPECT_EQ(s.pgs_by_state[c.state], 16u);
   }
+}
+
+TEST(Health, InconsistentAndDegradedShowsBoth) {
+  ClusterMap m = make_map();
+  ClusterStatus s = compute_status(m, healthy_mons(), reports_for(m, "active+degraded+inconsistent"));
+  EXPECT_EQ(codes(s), (std::vector<std::string>{"PG_DAMAGED", "PG_DEGRADED"}));
+  EXPECT_EQ(find(s, "PG_DAMAGED")->message, "Possible data damage: 16 pgs inconsistent");
 }
 
 TEST(Health, DegradedObjectsInMessage) {
