@@ -126,6 +126,9 @@ Status validate_object_name(std::string_view name);
 
 // Service-map key the monitor leader sets while a pool is over its quota.
 inline std::string pool_full_key(PoolId id) { return "pool_full." + std::to_string(id); }
+// Service-map key the monitor leader sets while an OSD reports itself full:
+// primaries refuse writes to PGs that have it as a member.
+inline std::string osd_full_key(OsdId id) { return "osd_full." + std::to_string(id); }
 Status validate_pool_name(std::string_view name);
 
 }  // namespace cairn

@@ -777,6 +777,22 @@ Status LocalCluster::wait_healthy(const std::vector<DaemonInfo*>& ds, int timeou
   return Status::Ok();
 }
 
+namespace {
+
+// An operator may prepare DIR/osd.N before the first `up`: an empty
+// directory, or a link to one, where a disk of its own is mounted (a fresh
+// ext4 has only lost+found). That is not daemon data.
+bool is_prepared_data_dir(const fs::path& p) {
+  std::error_code ec;
+  if (!fs::is_directory(p, ec)) return false;
+  for (const auto& e : fs::directory_iterator(p, ec)) {
+    if (e.path().filename() != "lost+found") return false;
+  }
+  return !ec;
+}
+
+}  // namespace
+
 Status LocalCluster::up(std::optional<int> mons, std::optional<int> osds) {
   std::error_code ec;
   for (const char* sub : {"", "/log", "/run"}) {
@@ -794,7 +810,7 @@ Status LocalCluster::up(std::optional<int> mons, std::optional<int> osds) {
     // old daemon data would make daemons of two different clusters.
     for (const auto& e : fs::directory_iterator(opts_.dir, ec)) {
       std::string n = e.path().filename().string();
-      if (parse_daemon_name(n).ok()) {
+      if (parse_daemon_name(n).ok() && !is_prepared_data_dir(e.path())) {
         return Status::AlreadyExists(opts_.dir + " holds daemon data (" + n +
                                      ") but no cluster.json; use an empty directory");
       }

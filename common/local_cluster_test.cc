@@ -562,8 +562,12 @@ TEST_F(LocalClusterRun, MissingBinaryAndEmptyDir) {
   EXPECT_NE(std::string::npos, st.message().find("cairn-mon")) << st.message();
   EXPECT_EQ(Code::kNotFound, make().down().code());
   EXPECT_EQ(Code::kNotFound, make().status().status().code());
+  // An empty data directory (a prepared mount point) is not daemon data:
+  // up goes on (and fails only for the missing binaries).
+  fs::create_directories(dir_ + "/osd.0/lost+found");
+  EXPECT_EQ(Code::kNotFound, LocalCluster(o).up().code());
   // Daemon data without cluster.json is refused rather than overwritten.
-  fs::create_directories(dir_ + "/osd.0");
+  std::ofstream(dir_ + "/osd.0/CURRENT") << "MANIFEST-000001\n";
   EXPECT_EQ(Code::kAlreadyExists, make().up().code());
 }
 

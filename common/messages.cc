@@ -199,10 +199,13 @@ void OsdReport::encode(Encoder& e) const {
     e.u64(p.degraded_objects);
     e.u32(static_cast<uint32_t>(p.blocked_by.size()));
     for (OsdId o : p.blocked_by) e.i32(o);
+    e.u64(p.last_scrub_ms);
+    e.u64(p.last_deep_scrub_ms);
   }
   e.u64(recovery_objects_left);
   e.f64(recovery_objects_per_sec);
   e.f64(recovery_bytes_per_sec);
+  e.boolean(full);
 }
 
 OsdReport OsdReport::decode(Decoder& d) {
@@ -225,11 +228,14 @@ OsdReport OsdReport::decode(Decoder& d) {
     p.degraded_objects = d.u64();
     uint32_t nb = d.count();
     for (uint32_t j = 0; j < nb && d.ok(); ++j) p.blocked_by.push_back(d.i32());
+    p.last_scrub_ms = d.u64();
+    p.last_deep_scrub_ms = d.u64();
     r.pgs.push_back(std::move(p));
   }
   r.recovery_objects_left = d.u64();
   r.recovery_objects_per_sec = d.f64();
   r.recovery_bytes_per_sec = d.f64();
+  r.full = d.boolean();
   return r;
 }
 
@@ -585,6 +591,7 @@ std::string ScrubMapRequest::encode() const {
   e.i32(pool);
   e.u32(pg);
   e.boolean(deep);
+  e.u64(started_ms);
   return out;
 }
 
@@ -593,6 +600,7 @@ Result<ScrubMapRequest> ScrubMapRequest::decode(std::string_view b) {
     t.pool = d.i32();
     t.pg = d.u32();
     t.deep = d.boolean();
+    t.started_ms = d.u64();
   });
 }
 

@@ -102,6 +102,8 @@ struct PgStat {
   uint64_t bytes = 0;
   uint64_t degraded_objects = 0;
   std::vector<OsdId> blocked_by;  // "down": peering waits for one of these OSDs
+  uint64_t last_scrub_ms = 0;       // wall clock, ms since the epoch; 0 = never
+  uint64_t last_deep_scrub_ms = 0;
 };
 
 struct OsdReport {
@@ -117,6 +119,9 @@ struct OsdReport {
   uint64_t recovery_objects_left = 0;
   double recovery_objects_per_sec = 0;
   double recovery_bytes_per_sec = 0;
+  // The OSD refuses client writes: its filesystem is fuller than its full
+  // ratio or has less than its reserve free.
+  bool full = false;
   uint64_t received_ms = 0;  // set by the monitor (its own clock)
   void encode(Encoder& e) const;
   static OsdReport decode(Decoder& d);
@@ -320,6 +325,9 @@ struct ScrubMapRequest {
   PoolId pool = 0;
   uint32_t pg = 0;
   bool deep = false;  // read every byte and checksum it
+  // When the primary started the scrub (wall clock ms): members record it
+  // as the PG's last (deep) scrub, so a new primary keeps the schedule.
+  uint64_t started_ms = 0;
   std::string encode() const;
   static Result<ScrubMapRequest> decode(std::string_view b);
 };

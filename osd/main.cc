@@ -33,7 +33,27 @@ int main(int argc, char** argv) {
   app.add_option("--recovery-sleep-idle-ms", opts.recovery_sleep_idle_ms,
                  "pause between recovery batches when no client is active (default 0)")
       ->envname("CAIRN_OSD_RECOVERY_SLEEP_IDLE_MS");
+  uint64_t full_reserve_mb = opts.full_reserve_bytes >> 20;
+  app.add_option("--full-reserve-mb", full_reserve_mb,
+                 "refuse writes (ENOSPC) when the data filesystem has less free (default 64)")
+      ->envname("CAIRN_OSD_FULL_RESERVE_MB");
+  app.add_option("--full-ratio", opts.full_ratio,
+                 "refuse writes (ENOSPC) when the data filesystem is fuller than this (default 0.95)")
+      ->envname("CAIRN_OSD_FULL_RATIO")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--scrub-interval-s", opts.scrub_interval_s,
+                 "scrub each PG this often, plus up to --scrub-randomize-ratio more (default "
+                 "86400; 0 = never)")
+      ->envname("CAIRN_OSD_SCRUB_INTERVAL_S");
+  app.add_option("--deep-scrub-interval-s", opts.deep_scrub_interval_s,
+                 "deep-scrub each PG this often (default 604800; 0 = never)")
+      ->envname("CAIRN_OSD_DEEP_SCRUB_INTERVAL_S");
+  app.add_option("--scrub-randomize-ratio", opts.scrub_randomize_ratio,
+                 "spread scheduled scrubs over this fraction of the interval (default 0.5)")
+      ->envname("CAIRN_OSD_SCRUB_RANDOMIZE_RATIO")
+      ->check(CLI::Range(0.0, 10.0));
   CLI11_PARSE(app, argc, argv);
+  opts.full_reserve_bytes = full_reserve_mb << 20;
 
   cairn::net::setup_logging("osd." + std::to_string(opts.id));
   auto key = cairn::net::read_key_file(key_file);

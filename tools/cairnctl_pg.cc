@@ -3,6 +3,7 @@
 
 #include "common/placement.h"
 #include "tools/cairnctl.h"
+#include "tools/ctl/util.h"
 
 namespace cairn::ctl {
 namespace {
@@ -14,17 +15,21 @@ struct PgRow {
   uint64_t objects = 0;
   uint64_t bytes = 0;
   std::vector<OsdId> blocked_by;  // "down": the OSDs peering waits for
+  uint64_t last_scrub_ms = 0;     // 0 = never (or not reported yet)
+  uint64_t last_deep_scrub_ms = 0;
 };
 
 // Every PG of every pool, with the state its primary last reported.
 Result<std::vector<PgRow>> collect(client::Client* c) {
   ClusterMap m = c->map();
-  std::map<std::pair<PoolId, uint32_t>, PgStat> stats;
+  // Only the current primary's report speaks for a PG (a former primary's
+  // may still be fresh).
+  std::map<std::tuple<OsdId, PoolId, uint32_t>, PgStat> stats;
   auto reps = c->osd_reports();
   if (reps.ok()) {
     for (const auto& r : *reps) {
       if (r.received_ms > 30000) continue;  // stale: that OSD is probably gone
-      for (const auto& p : r.pgs) stats[{p.pool, p.pg}] = p;
+      for (const auto& p : r.pgs) stats[{r.osd, p.pool, p.pg}] = p;
     }
   }
   std::vector<PgRow> rows;
@@ -34,12 +39,14 @@ Result<std::vector<PgRow>> collect(client::Client* c) {
       PgId pg{id, seed};
       row.pgid = pg.to_string();
       row.up = pg_to_up_osds(m, pool, pg);
-      auto it = stats.find({id, seed});
+      auto it = row.up.empty() ? stats.end() : stats.find({row.up[0], id, seed});
       if (it != stats.end() && !row.up.empty()) {
         row.state = it->second.state;
         row.objects = it->second.objects;
         row.bytes = it->second.bytes;
         row.blocked_by = it->second.blocked_by;
+        row.last_scrub_ms = it->second.last_scrub_ms;
+        row.last_deep_scrub_ms = it->second.last_deep_scrub_ms;
       } else {
         row.state = "unknown";
       }
@@ -54,6 +61,13 @@ nlohmann::ordered_json row_json(const PgRow& r) {
                               {"up", r.up},           {"acting", r.up},
                               {"objects", r.objects}, {"bytes", r.bytes}};
   if (!r.blocked_by.empty()) j["blocked_by"] = r.blocked_by;
+  auto stamp = [](uint64_t ms) {
+    return ms ? nlohmann::ordered_json(format_stamp_ms(ms)) : nlohmann::ordered_json(nullptr);
+  };
+  j["last_scrub"] = stamp(r.last_scrub_ms);
+  j["last_deep_scrub"] = stamp(r.last_deep_scrub_ms);
+  j["last_scrub_ms"] = r.last_scrub_ms;
+  j["last_deep_scrub_ms"] = r.last_deep_scrub_ms;
   return j;
 }
 
@@ -68,12 +82,14 @@ Status run_ls(Context* ctx) {
     ctx->print_json(j);
     return Status::Ok();
   }
-  std::string out = fmt::format("{:<8} {:<40} {:>8} {:>12}  {}\n", "PG", "STATE", "OBJECTS", "BYTES", "UP");
+  std::string out = fmt::format("{:<8} {:<40} {:>8} {:>12}  {:<20} {:<20} {}\n", "PG", "STATE",
+                                "OBJECTS", "BYTES", "LAST_SCRUB", "LAST_DEEP_SCRUB", "UP");
   for (const auto& r : *rows) {
     std::string state = r.state;
     if (!r.blocked_by.empty()) state += fmt::format(" (needs osd.{})", fmt::join(r.blocked_by, ",osd."));
-    out += fmt::format("{:<8} {:<40} {:>8} {:>12}  [{}]\n", r.pgid, state, r.objects, r.bytes,
-                       fmt::join(r.up, ","));
+    out += fmt::format("{:<8} {:<40} {:>8} {:>12}  {:<20} {:<20} [{}]\n", r.pgid, state, r.objects,
+                       r.bytes, format_stamp_ms(r.last_scrub_ms),
+                       format_stamp_ms(r.last_deep_scrub_ms), fmt::join(r.up, ","));
   }
   std::fputs(out.c_str(), stdout);
   return Status::Ok();

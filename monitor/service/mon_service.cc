@@ -128,6 +128,7 @@ awaitable<void> MonService::ticker() {
     was_leader_ = leader;
     if (leader && map_.epoch > 0) {
       check_pool_quotas();
+      check_osd_full();
       for (auto& cmd : detector_.tick(map_, net::now_ms())) {
         spdlog::info("failure detector: {}", cmd.describe());
         asio::co_spawn(io_, propose_and_wait(std::move(cmd)), asio::detached);
@@ -152,6 +153,22 @@ void MonService::check_pool_quotas() {
     MapCommand cmd{.op = MapOp::kServiceSet, .key = key, .value = full ? "1" : ""};
     spdlog::info("pool '{}' {} its quota ({} of {} bytes used)", pool.name,
                  full ? "reached" : "is back under", used[id], pool.max_bytes);
+    asio::co_spawn(io_, propose_and_wait(std::move(cmd)), asio::detached);
+  }
+}
+
+void MonService::check_osd_full() {
+  uint64_t now = net::now_ms();
+  for (const auto& [id, osd] : map_.osds) {
+    std::string key = osd_full_key(id);
+    bool flagged = map_.services.count(key) > 0;
+    // A silent OSD's last word no longer holds: it is down, and writes go
+    // on without it.
+    auto rep = reports_.find(id);
+    bool full = rep != reports_.end() && now - rep->second.received_ms <= 30000 && rep->second.full;
+    if (full == flagged) continue;
+    MapCommand cmd{.op = MapOp::kServiceSet, .key = key, .value = full ? "1" : ""};
+    spdlog::info("osd.{} {}", id, full ? "is full: writes to its PGs are refused" : "is no longer full");
     asio::co_spawn(io_, propose_and_wait(std::move(cmd)), asio::detached);
   }
 }

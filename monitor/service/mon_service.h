@@ -84,6 +84,8 @@ class MonService {
   // Leader: flags pools whose reported usage reached their quota (max_bytes)
   // so OSDs refuse writes to them with ENOSPC, and clears the flag again.
   void check_pool_quotas();
+  // Mirrors the OSDs' reported full state into the map (osd_full_key).
+  void check_osd_full();
   void register_founders();
 
   boost::asio::io_context& io_;

@@ -317,9 +317,17 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
                                         std::to_string(pool.max_bytes) + " bytes)");
     co_return reply;
   }
-  if (!frees_space && fs_avail_bytes_ < opts_.full_reserve_bytes) {
+  if (!frees_space && disk_full()) {
     reply.head.status = Status::NoSpace("osd." + std::to_string(opts_.id) + " is full");
     co_return reply;
+  }
+  // A full replica would fail the write after we applied it; the monitor
+  // flags full OSDs in the map (from their reports).
+  for (OsdId m : pg->up) {
+    if (!frees_space && m != opts_.id && map_.services.count(osd_full_key(m))) {
+      reply.head.status = Status::NoSpace("osd." + std::to_string(m) + " is full");
+      co_return reply;
+    }
   }
   if (gen != pg->peering_gen || pg->state != PgState::kActive) {
     reply.head = stale("PG " + pg->id.to_string() + " changed while the op ran");
@@ -343,7 +351,9 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
     if (m.code == OpCode::kWriteFull) new_size = m.data.size();
     else if (m.code == OpCode::kWrite) new_size = std::max(new_size, m.offset + m.data.size());
     write_bytes_->inc(m.data.size());
+    note_disk_write(m.data.size());
   }
+  if (plan.deletes_object) ++removed_since_reclaim_;
   if (!state->exists && !plan.deletes_object) pg->objects++;
   if (state->exists && plan.deletes_object && pg->objects > 0) pg->objects--;
   pg->bytes += plan.deletes_object ? -static_cast<int64_t>(state->size)
@@ -467,9 +477,13 @@ awaitable<StatusReply> OsdService::do_repop(RepOpRequest req) {
   pg->objects = req.pg_objects;
   pg->bytes = req.pg_bytes;
   Transaction txn;
-  for (const auto& m : req.mutations) write_bytes_->inc(m.data.size());
+  for (const auto& m : req.mutations) {
+    write_bytes_->inc(m.data.size());
+    note_disk_write(m.data.size());
+  }
   for (auto& m : req.mutations) apply_mutation(txn, pg->cid, req.entry.object, m);
   if (!req.entry.is_delete) txn.set_version(pg->cid, req.entry.object, req.entry.version, req.mtime_ns);
+  else ++removed_since_reclaim_;
   record_entry(*pg, req.entry, txn);
   Status st = co_await net::run_blocking(store_pool_, [&]() {
     return store_->submit(std::move(txn));

@@ -594,7 +594,10 @@ awaitable<StatusReply> OsdService::do_push(PgPushRequest req) {
     co_return reply;
   }
   Transaction txn;
-  for (const auto& obj : req.objects) write_object(txn, pg->cid, obj);
+  for (const auto& obj : req.objects) {
+    write_object(txn, pg->cid, obj);
+    note_disk_write(obj.data.size());
+  }
   if (req.last_update != 0) {
     pg->last_update = req.last_update;
     pg->chain.reset(req.last_update);

@@ -5,6 +5,11 @@
 // The primary pauses writes to the PG while it gathers the members'
 // inventories, so that a write landing between two listings is not taken for
 // an inconsistency; reads continue.
+//
+// Besides on demand (`cairnctl pg scrub|deep-scrub|repair`), scrub_loop
+// starts the scrubs that scrub_schedule.h says are due, one at a time per
+// OSD. Every member records when the PG was last (deep-)scrubbed (meta
+// "scrub"), so a new primary continues the schedule.
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -13,6 +18,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/net/blocking.h"
+#include "common/net/daemon.h"
+#include "common/net/sleep.h"
 #include "osd/service/osd_service.h"
 
 namespace cairn::osd {
@@ -20,15 +27,26 @@ namespace cairn::osd {
 namespace asio = boost::asio;
 using net::awaitable;
 using net::Millis;
+using net::sleep_for;
 
 namespace {
 constexpr Millis kScrubTimeout{60000};
+// A scheduled scrub that failed (a member unreachable, the PG changed) is
+// not retried for this long.
+constexpr uint64_t kScrubRetryMs = 60'000;
+
+uint64_t wall_ms() { return net::wall_ns() / 1'000'000; }
 }  // namespace
 
 awaitable<ScrubMapReply> OsdService::do_scrub_map(ScrubMapRequest req) {
   ScrubMapReply reply;
   reply.head.epoch = map_.epoch;
   CollectionId cid{req.pool, req.pg};
+  // A replica's own record of the schedule, for when it becomes primary.
+  PgPtr member = get_pg(PgId{req.pool, req.pg}, false);
+  if (member && !member->up.empty() && member->up[0] != opts_.id && req.started_ms != 0) {
+    scrub_done(member, req.deep, req.started_ms);
+  }
   reply.head.status = co_await net::run_blocking(store_pool_, [&]() -> Status {
     std::string after;
     while (true) {
@@ -63,23 +81,27 @@ awaitable<ScrubReply> OsdService::do_scrub(ScrubRequest req) {
     co_return reply;
   }
   uint64_t gen = pg->peering_gen;
+  uint64_t started_ms = wall_ms();
   const char* kind = req.deep ? "deep-scrub" : "scrub";
   spdlog::info("PG {}: {} started", pg->id.to_string(), kind);
 
   // Quiesce writes, then take every member's inventory.
   pg->paused = true;
+  ++scrubs_running_;
   struct Resume {
     PgPtr pg;
+    int* running;
     ~Resume() {
       pg->paused = false;
       pg->notify();
+      --*running;
     }
-  } resume{pg};
+  } resume{pg, &scrubs_running_};
   while (pg->inflight_writes > 0 && gen == pg->peering_gen && !stopped_) {
     co_await pg->state_changed.wait_for(Millis(100));
   }
   std::map<OsdId, ScrubMapReply> maps;
-  ScrubMapRequest mreq{req.pool, req.pg, req.deep};
+  ScrubMapRequest mreq{req.pool, req.pg, req.deep, started_ms};
   for (OsdId m : pg->up) {
     if (pg->backfill_targets.count(m)) continue;  // known to be behind; not an inconsistency
     if (m == opts_.id) {
@@ -232,9 +254,87 @@ awaitable<ScrubReply> OsdService::do_scrub(ScrubRequest req) {
     }
   }
   pg->inconsistent_objects = reply.inconsistent.size() - reply.repaired;
+  scrub_done(pg, req.deep, started_ms);
   spdlog::info("PG {}: {} done: {} objects, {} inconsistent, {} repaired", pg->id.to_string(), kind,
                reply.objects, reply.inconsistent.size(), reply.repaired);
   co_return reply;
+}
+
+void OsdService::scrub_done(const PgPtr& pg, bool deep, uint64_t now_ms) {
+  pg->scrub_stamps.last_scrub_ms = now_ms;
+  if (deep) pg->scrub_stamps.last_deep_scrub_ms = now_ms;
+  pg->scrub_jitter = draw_scrub_jitter();
+  pg->scrub_retry_ms = 0;
+  save_scrub_stamps(pg);
+}
+
+void OsdService::start_scrub_schedule(const PgPtr& pg, uint64_t now_ms) {
+  if (pg->scrub_stamps.last_scrub_ms != 0 || pg->scrub_stamps.last_deep_scrub_ms != 0) return;
+  // New (or from before scheduled scrubs): its schedule starts now, rather
+  // than every PG of a fresh pool scrubbing at once.
+  pg->scrub_stamps = ScrubStamps{now_ms, now_ms};
+  save_scrub_stamps(pg);
+}
+
+void OsdService::save_scrub_stamps(const PgPtr& pg) {
+  // In the background and best effort: a lost stamp only brings the next
+  // scrub of that PG forward.
+  asio::co_spawn(
+      io_,
+      [](OsdService* self, PgPtr pg, std::string stamps) -> awaitable<void> {
+        Transaction txn;
+        txn.meta_put(pg->cid, "scrub", std::move(stamps));
+        Status st = co_await net::run_blocking(self->store_pool_, [&] {
+          return self->store_->submit(std::move(txn));
+        });
+        if (!st.ok()) {
+          spdlog::warn("PG {}: cannot record its scrub time: {}", pg->id.to_string(), st.to_string());
+        }
+      }(this, pg, pg->scrub_stamps.encode()),
+      asio::detached);
+}
+
+awaitable<void> OsdService::scrub_loop() {
+  ScrubPolicy policy;
+  policy.scrub_interval_ms = opts_.scrub_interval_s * 1000;
+  policy.deep_scrub_interval_ms = opts_.deep_scrub_interval_s * 1000;
+  policy.randomize_ratio = opts_.scrub_randomize_ratio;
+  uint64_t shortest = std::min(policy.scrub_interval_ms ? policy.scrub_interval_ms : UINT64_MAX,
+                               policy.deep_scrub_interval_ms ? policy.deep_scrub_interval_ms : UINT64_MAX);
+  if (shortest == UINT64_MAX) {
+    spdlog::info("osd.{}: scheduled scrubs are off", opts_.id);
+    co_return;
+  }
+  // Look often enough that short test intervals are honoured, rarely enough
+  // to cost nothing with the default day-long ones.
+  Millis tick(std::clamp<uint64_t>(shortest / 4, 500, 60'000));
+  while (!stopped_) {
+    co_await sleep_for(tick);
+    if (stopped_) break;
+    // One scrub at a time per OSD, and none while it recovers or backfills.
+    if (!healthy_ || scrubs_running_ > 0 || recovery_active_ > 0) continue;
+    uint64_t now = wall_ms();
+    std::vector<ScrubCandidate> candidates;
+    for (const auto& [id, pg] : pgs_) {
+      if (pg->up.empty() || pg->up[0] != opts_.id || pg->state != PgState::kActive) continue;
+      const PoolInfo* pool = map_.find_pool(id.pool);
+      if (!pool) continue;
+      start_scrub_schedule(pg, now);
+      bool eligible = !pg->recovering && pg->backfill_targets.empty() &&
+                      pg->up.size() >= pool->size && now >= pg->scrub_retry_ms;
+      candidates.push_back(ScrubCandidate{id, pg->scrub_stamps, pg->scrub_jitter, eligible});
+    }
+    auto job = next_scrub(candidates, now, policy);
+    if (!job) continue;
+    spdlog::info("PG {}: scheduled {} is due", job->pg.to_string(), job->deep ? "deep-scrub" : "scrub");
+    ScrubRequest req{job->pg.pool, job->pg.seed, job->deep, false};
+    ScrubReply r = co_await do_scrub(req);
+    if (!r.head.status.ok()) {
+      spdlog::info("PG {}: scheduled scrub did not run ({}); retrying in {} s", job->pg.to_string(),
+                   r.head.status.to_string(), kScrubRetryMs / 1000);
+      if (PgPtr pg = get_pg(job->pg, false)) pg->scrub_retry_ms = wall_ms() + kScrubRetryMs;
+    }
+  }
 }
 
 }  // namespace cairn::osd

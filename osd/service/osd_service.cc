@@ -84,6 +84,7 @@ Status OsdService::start() {
   asio::co_spawn(ex, boot_loop(), asio::detached);
   asio::co_spawn(ex, heartbeat_loop(), asio::detached);
   asio::co_spawn(ex, report_loop(), asio::detached);
+  asio::co_spawn(ex, scrub_loop(), asio::detached);
   return Status::Ok();
 }
 
@@ -134,6 +135,11 @@ Status OsdService::load_pgs() {
       if (!h.ok()) return Status::Corruption("PG " + pg->id.to_string() + ": " + h.status().message());
       pg->history = std::move(*h);
     }
+    auto scrub = store_->meta_get(cid, "scrub");
+    if (scrub.ok() && !pg->scrub_stamps.decode(*scrub)) {
+      spdlog::warn("PG {}: unreadable scrub stamps; scheduling it as never scrubbed", pg->id.to_string());
+    }
+    pg->scrub_jitter = draw_scrub_jitter();
     auto log = store_->meta_list(cid, "log/");
     if (log.ok()) {
       for (const auto& [k, v] : *log) {
@@ -157,6 +163,7 @@ OsdService::PgPtr OsdService::get_pg(PgId id, bool create) {
   auto pg = std::make_shared<Pg>(io_.get_executor());
   pg->id = id;
   pg->cid = CollectionId{id.pool, id.seed};
+  pg->scrub_jitter = draw_scrub_jitter();
   pgs_[id] = pg;
   return pg;
 }
@@ -241,6 +248,40 @@ std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const 
   return s;
 }
 
+bool OsdService::disk_full() const {
+  if (fs_avail_bytes_ < opts_.full_reserve_bytes) return true;
+  if (fs_total_bytes_ == 0) return false;
+  uint64_t used = fs_total_bytes_ - std::min(fs_avail_bytes_, fs_total_bytes_);
+  return static_cast<double>(used) > opts_.full_ratio * static_cast<double>(fs_total_bytes_);
+}
+
+void OsdService::note_disk_write(uint64_t bytes) {
+  // Written to the WAL now and once more when the memtable is flushed.
+  uint64_t cost = 2 * bytes;
+  fs_avail_bytes_ = fs_avail_bytes_ > cost ? fs_avail_bytes_ - cost : 0;
+}
+
+awaitable<void> OsdService::reclaim_space() {
+  uint64_t removed = removed_since_reclaim_;
+  removed_since_reclaim_ = 0;
+  uint64_t before = fs_avail_bytes_;
+  spdlog::info("osd.{} is full and {} objects were removed: compacting to free their space",
+               opts_.id, removed);
+  Status st = co_await net::run_blocking(store_pool_, [this] { return store_->reclaim_space(); });
+  auto stats = co_await net::run_blocking(store_pool_, [this] { return store_->stats(); });
+  if (stats.ok()) {
+    fs_avail_bytes_ = stats->fs_avail_bytes;
+    fs_total_bytes_ = stats->fs_total_bytes;
+  }
+  if (st.ok()) {
+    spdlog::info("osd.{}: compaction done, {} MiB free (was {} MiB)", opts_.id,
+                 fs_avail_bytes_ >> 20, before >> 20);
+  } else {
+    spdlog::warn("osd.{}: compacting to free space failed: {}", opts_.id, st.to_string());
+  }
+  reclaiming_ = false;
+}
+
 awaitable<void> OsdService::report_loop() {
   auto last_at = std::chrono::steady_clock::now();
   uint64_t last_objects = recovered_objects_->value(), last_bytes = recovered_bytes_->value();
@@ -267,7 +308,23 @@ awaitable<void> OsdService::report_loop() {
       rep.used_bytes = stats->used_bytes;
       rep.total_bytes = stats->fs_total_bytes;
       rep.avail_bytes = stats->fs_avail_bytes;
+      bool was_full = disk_full();
       fs_avail_bytes_ = stats->fs_avail_bytes;
+      fs_total_bytes_ = stats->fs_total_bytes;
+      if (disk_full() != was_full) {
+        if (disk_full()) {
+          spdlog::warn("osd.{} is full ({} MiB free of {} MiB): refusing writes until space is freed",
+                       opts_.id, fs_avail_bytes_ >> 20, fs_total_bytes_ >> 20);
+        } else {
+          spdlog::info("osd.{} has space again ({} MiB free): accepting writes", opts_.id,
+                       fs_avail_bytes_ >> 20);
+        }
+      }
+    }
+    rep.full = disk_full();
+    if (rep.full && removed_since_reclaim_ > 0 && !reclaiming_) {
+      reclaiming_ = true;
+      asio::co_spawn(io_, reclaim_space(), asio::detached);
     }
     for (const auto& [id, pg] : pgs_) {
       if (pg->up.empty() || pg->up[0] != opts_.id) continue;
@@ -280,6 +337,9 @@ awaitable<void> OsdService::report_loop() {
       s.objects = pg->objects;
       s.bytes = pg->bytes > 0 ? static_cast<uint64_t>(pg->bytes) : 0;
       s.blocked_by.assign(pg->blocked_by.begin(), pg->blocked_by.end());
+      if (pg->state == PgState::kActive) start_scrub_schedule(pg, net::wall_ns() / 1'000'000);
+      s.last_scrub_ms = pg->scrub_stamps.last_scrub_ms;
+      s.last_deep_scrub_ms = pg->scrub_stamps.last_deep_scrub_ms;
       if (pg->up.size() < pool->size) s.degraded_objects = pg->objects * (pool->size - pg->up.size());
       rep.pgs.push_back(std::move(s));
     }

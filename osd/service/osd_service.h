@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 
@@ -31,6 +32,7 @@
 #include "common/placement.h"
 #include "osd/core/log_chain.h"
 #include "osd/core/past_intervals.h"
+#include "osd/core/scrub_schedule.h"
 #include "osd/store/object_store.h"
 
 namespace cairn::osd {
@@ -56,8 +58,16 @@ struct OsdOptions {
   int heartbeat_ms = 1000;
   int report_ms = 2000;
   size_t max_log_entries = 1000;   // PG log length kept for dedup and inspection
-  // Refuse writes (ENOSPC) when the data filesystem has less than this free.
+  // Refuse writes (ENOSPC) when the data filesystem has less than this free
+  // (room for RocksDB to flush and compact what it already took)...
   uint64_t full_reserve_bytes = 64ull << 20;
+  // ...or is fuller than this fraction (Ceph: mon_osd_full_ratio).
+  double full_ratio = 0.95;
+  // Scheduled scrubs of the PGs this OSD leads (Ceph: osd_scrub_min_interval,
+  // osd_deep_scrub_interval, osd_scrub_interval_randomize_ratio); 0 = off.
+  uint64_t scrub_interval_s = 24 * 3600;
+  uint64_t deep_scrub_interval_s = 7 * 24 * 3600;
+  double scrub_randomize_ratio = 0.5;
 };
 
 enum class PgState { kPeering, kActive, kReplica, kStray };
@@ -76,6 +86,9 @@ struct Pg {
   std::set<OsdId> backfill_targets;
   bool paused = false;          // cut-over or scrub in progress: new writes wait
   uint64_t inconsistent_objects = 0;  // found by the last scrub and not repaired
+  ScrubStamps scrub_stamps;     // persisted under meta "scrub"
+  double scrub_jitter = 0;      // where in its randomized window the next scrub falls
+  uint64_t scrub_retry_ms = 0;  // wall clock: a failed scheduled scrub waits until then
   size_t inflight_writes = 0;   // writes between version assignment and ack
   uint64_t peering_gen = 0;     // bumped per interval: stale peering aborts
   // Intervals this OSD observed since the PG was last clean (meta "history").
@@ -180,6 +193,15 @@ class OsdService {
   // osd_scrub.cc
   net::awaitable<ScrubMapReply> do_scrub_map(ScrubMapRequest req);
   net::awaitable<ScrubReply> do_scrub(ScrubRequest req);
+  // Starts the scrubs that are due, one at a time (scrub_schedule.h).
+  net::awaitable<void> scrub_loop();
+  // Records that pg was (deep-)scrubbed at now_ms, in memory and on disk.
+  void scrub_done(const PgPtr& pg, bool deep, uint64_t now_ms);
+  void save_scrub_stamps(const PgPtr& pg);
+  // A PG never scrubbed (new, or from before scheduled scrubs) counts as
+  // scrubbed at now_ms: the primary calls this when it first reports it.
+  void start_scrub_schedule(const PgPtr& pg, uint64_t now_ms);
+  double draw_scrub_jitter() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
 
   boost::asio::io_context& io_;
   OsdOptions opts_;
@@ -198,8 +220,22 @@ class OsdService {
   ClusterMap map_;
   PlacementTopology topo_;
   std::map<PgId, PgPtr> pgs_;
+  // The data filesystem as last measured (every report), less what was
+  // written since: a fast writer must not outrun the measurement.
   uint64_t fs_avail_bytes_ = UINT64_MAX;
+  uint64_t fs_total_bytes_ = 0;
+  // True when client writes must be refused for lack of space here.
+  bool disk_full() const;
+  // Accounts for `bytes` of object data just written (WAL and data file).
+  void note_disk_write(uint64_t bytes);
+  // Removals since the last reclaim: a full OSD that has some compacts to
+  // give their space back (RocksDB frees it only then).
+  uint64_t removed_since_reclaim_ = 0;
+  bool reclaiming_ = false;
+  net::awaitable<void> reclaim_space();
   size_t client_ops_inflight_ = 0;
+  int scrubs_running_ = 0;  // manual and scheduled
+  std::mt19937_64 rng_{std::random_device{}()};
   int recovery_active_ = 0;
   std::unique_ptr<net::Notifier> recovery_slots_;
   // PG histories waiting to be written, by one writer so writes stay in order.

@@ -518,6 +518,22 @@ std::string ObjectStore::rocksdb_stats() {
   return out;
 }
 
+Status ObjectStore::reclaim_space() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  CAIRN_RETURN_IF_ERROR(from_rocksdb(impl_->db->Flush(fo, impl_->handles), "flush"));
+  auto st = stats();
+  if (!st.ok()) return st.status();
+  uint64_t blob_bytes = 0;
+  impl_->db->GetIntProperty(impl_->data_cf, rocksdb::DB::Properties::kLiveBlobFileSize, &blob_bytes);
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  co.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+  // Rewriting a blob file needs room for its live part before the old file goes.
+  co.blob_garbage_collection_age_cutoff = st->fs_avail_bytes > blob_bytes + (blob_bytes >> 3) ? 1.0 : 0.25;
+  return from_rocksdb(impl_->db->CompactRange(co, impl_->data_cf, nullptr, nullptr), "compact");
+}
+
 Status ObjectStore::quiesce() {
   rocksdb::FlushOptions fo;
   fo.wait = true;

@@ -230,6 +230,13 @@ class ObjectStore {
   // Flushes all memtables and waits until no flush or compaction is pending
   // or running. For benchmarks and tests that measure steady-state I/O.
   Status quiesce();
+  // Gives the space of removed objects back to the filesystem: flushes
+  // every memtable (which releases the WAL files holding them) and compacts
+  // the data column family, rewriting live blobs out of files that hold
+  // garbage. Rewrites every blob file when the filesystem has room for the
+  // live data, else only the oldest quarter. Blocks; for an OSD that is
+  // full and has seen removals.
+  Status reclaim_space();
 
   struct Impl;  // opaque: the RocksDB side, object_store_impl.h
 

@@ -510,6 +510,32 @@ TEST_F(ObjectStoreTest, RemoveCollection) {
   EXPECT_EQ(store_->stats()->objects, 1u);
 }
 
+TEST_F(ObjectStoreTest, ReclaimSpaceGivesRemovedDataBack) {
+  // Two flushes' worth of blob files, then every other object removed: no
+  // blob file is all garbage, so only reclaim's blob GC frees the space.
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 50; ++i) {
+      Transaction t;
+      t.write_full(kC, "o" + std::to_string(round * 50 + i), pattern(64 * 1024, i));
+      submit(std::move(t));
+    }
+    ASSERT_TRUE(store_->quiesce().ok());
+  }
+  uint64_t full = store_->stats()->used_bytes;
+  for (int i = 0; i < 100; i += 2) {
+    Transaction t;
+    t.remove(kC, "o" + std::to_string(i));
+    submit(std::move(t));
+  }
+  ASSERT_TRUE(store_->reclaim_space().ok());
+  uint64_t after = store_->stats()->used_bytes;
+  EXPECT_LT(after, full * 6 / 10) << "before " << full << ", after " << after;
+  for (int i = 1; i < 100; i += 2) {
+    EXPECT_BYTES_EQ(read_all(kC, "o" + std::to_string(i)), pattern(64 * 1024, i % 50));
+  }
+  EXPECT_EQ(store_->stats()->objects, 50u);
+}
+
 TEST_F(ObjectStoreTest, ReopenPersistsEverything) {
   std::string data = pattern(5 * kBs + 17, 5);
   Transaction t;

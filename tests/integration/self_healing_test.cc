@@ -321,23 +321,6 @@ TEST(SelfHealing, PrimaryKilledMidWriteNeitherTearsNorDuplicates) {
   EXPECT_TRUE(*whole == a || *whole == b) << "a 1 MiB write_full was torn";
 }
 
-// Flips one byte in every on-disk occurrence of marker under dir.
-int corrupt_files(const std::string& dir, const std::string& marker) {
-  int flipped = 0;
-  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!f.is_regular_file()) continue;
-    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(io)), std::istreambuf_iterator<char>());
-    for (size_t pos = bytes.find(marker); pos != std::string::npos; pos = bytes.find(marker, pos + 1)) {
-      io.seekp(static_cast<std::streamoff>(pos + marker.size() / 2));
-      char c = static_cast<char>(bytes[pos + marker.size() / 2] ^ 0x5a);
-      io.write(&c, 1);
-      ++flipped;
-    }
-  }
-  return flipped;
-}
-
 TEST(SelfHealing, DeepScrubFindsAndRepairsACorruptReplica) {
   auto cluster = TestCluster::start(3, 3);
   ASSERT_TRUE(cluster);

@@ -26,9 +26,26 @@ CmdResult run(const std::string& cmd) {
   return r;
 }
 
+int corrupt_files(const std::string& dir, const std::string& marker) {
+  int flipped = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!f.is_regular_file()) continue;
+    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(io)), std::istreambuf_iterator<char>());
+    for (size_t pos = bytes.find(marker); pos != std::string::npos; pos = bytes.find(marker, pos + 1)) {
+      io.seekp(static_cast<std::streamoff>(pos + marker.size() / 2));
+      char c = static_cast<char>(bytes[pos + marker.size() / 2] ^ 0x5a);
+      io.write(&c, 1);
+      ++flipped;
+    }
+  }
+  return flipped;
+}
+
 std::string bin(const std::string& name) { return std::string(CAIRN_BIN_DIR) + "/" + name; }
 
-std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::string& extra) {
+std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::string& extra,
+                                                const Prepare& prepare) {
   char tmpl[] = "/tmp/cairn-test-XXXXXX";
   const char* d = mkdtemp(tmpl);
   if (!d) {
@@ -37,6 +54,10 @@ std::unique_ptr<TestCluster> TestCluster::start(int mons, int osds, const std::s
   }
   auto c = std::unique_ptr<TestCluster>(new TestCluster());
   c->dir_ = d;
+  if (prepare && !prepare(c->dir_)) {
+    ADD_FAILURE() << "preparing " << c->dir_ << " failed";
+    return nullptr;
+  }
   // The object cluster alone: gateways (an MDS renews its lease every few
   // seconds) would add writes the recovery counts here do not expect.
   CmdResult r = run(bin("cairn") + " up --no-gateways --dir " + c->dir_ + " --mons " +

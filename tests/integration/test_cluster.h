@@ -2,6 +2,7 @@
 // directory, daemons as processes on loopback, torn down with `cairn down`.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,11 +22,19 @@ struct CmdResult {
 CmdResult run(const std::string& cmd);
 std::string bin(const std::string& name);  // path of a built executable
 
+// Flips one byte in every on-disk occurrence of marker under dir (a stopped
+// OSD's data: a corrupt replica). Returns how many it flipped.
+int corrupt_files(const std::string& dir, const std::string& marker);
+
 class TestCluster {
  public:
+  // Called with the fresh cluster directory before `cairn up`, e.g. to mount
+  // a small filesystem at DIR/osd.N; returning false aborts the start.
+  using Prepare = std::function<bool(const std::string& dir)>;
   // Starts mons + osds; extra is appended to `cairn up`'s arguments.
   // Fails the current test (and returns null) if the cluster does not come up.
-  static std::unique_ptr<TestCluster> start(int mons = 3, int osds = 3, const std::string& extra = "");
+  static std::unique_ptr<TestCluster> start(int mons = 3, int osds = 3, const std::string& extra = "",
+                                            const Prepare& prepare = nullptr);
   ~TestCluster();
 
   const std::string& dir() const { return dir_; }

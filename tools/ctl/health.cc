@@ -144,7 +144,9 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
       uint64_t fs_used = r.total_bytes - std::min(r.avail_bytes, r.total_bytes);
       double ratio =
           static_cast<double>(std::max(r.used_bytes, fs_used)) / static_cast<double>(r.total_bytes);
-      if (ratio > opts.full_ratio) {
+      // The OSD's own verdict counts too: a small disk hits its reserve
+      // before the full ratio.
+      if (r.full || ratio > opts.full_ratio) {
         full.emplace_back(r.osd, ratio);
       } else if (ratio > opts.nearfull_ratio) {
         nearfull.emplace_back(r.osd, ratio);
@@ -170,7 +172,7 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
                         fmt::format("{} osds nearfull ({})", nearfull.size(), osd_list(nearfull))});
   }
 
-  uint64_t inactive = 0, degraded = 0, unknown = 0, not_clean = 0, degraded_objects = 0;
+  uint64_t inactive = 0, degraded = 0, unknown = 0, not_clean = 0, damaged = 0, degraded_objects = 0;
   PlacementTopology topo = build_topology(map);
   for (const auto& [pool_id, pool] : map.pools) {
     for (uint32_t seed = 0; seed < pool.pg_num; ++seed) {
@@ -188,6 +190,8 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
         s.objects += stat->objects;
         degraded_objects += stat->degraded_objects;
       }
+      bool inconsistent = has_token(state, "inconsistent");
+      damaged += inconsistent;
       if (up.size() < pool.min_size || state == "down" || has_token(state, "inactive") ||
           has_token(state, "down") || has_token(state, "incomplete") ||
           has_token(state, "peered")) {
@@ -197,14 +201,18 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
         ++degraded;
       } else if (!stat) {
         ++unknown;
-      } else if (!has_token(state, "active") || !has_token(state, "clean")) {
-        ++not_clean;
+      } else if ((!has_token(state, "active") || !has_token(state, "clean")) && !inconsistent) {
+        ++not_clean;  // an inconsistent PG is reported as damaged instead
       }
     }
   }
   if (inactive > 0) {
     s.checks.push_back({"PG_AVAILABILITY", Severity::kErr,
                         fmt::format("Reduced data availability: {} pgs inactive", inactive)});
+  }
+  if (damaged > 0) {
+    s.checks.push_back({"PG_DAMAGED", Severity::kErr,
+                        fmt::format("Possible data damage: {} pgs inconsistent", damaged)});
   }
   if (degraded > 0 || degraded_objects > 0) {
     std::string msg = fmt::format("Degraded data redundancy: {} pgs degraded", degraded);

@@ -8,11 +8,14 @@
 //   MON_NO_QUORUM   ERR   no answering monitor is a leader
 //   MON_DOWN        WARN  a monitor of the quorum does not answer / is not in it
 //   OSD_DOWN        WARN  an OSD is down but still in (its PGs are degraded)
-//   OSD_FULL        ERR   an OSD is fuller than full_ratio (0.95)
+//   OSD_FULL        ERR   an OSD is fuller than full_ratio (0.95), or reports
+//                         that it refuses writes (below its free-space reserve)
 //   OSD_NEARFULL    WARN  an OSD is fuller than nearfull_ratio (0.85); fullness
 //                         is max(used, total - avail) / total of its report
 //   PG_AVAILABILITY ERR   a PG has fewer up OSDs than min_size in the map, or
 //                         its primary reports it inactive/down/incomplete/peered
+//   PG_DAMAGED      ERR   a scrub found copies that differ and they are not
+//                         repaired yet (state +inconsistent; `pg repair`)
 //   PG_DEGRADED     WARN  a PG has fewer up OSDs than the pool size in the map,
 //                         or its primary reports it degraded
 //   PG_UNKNOWN      WARN  no fresh report covers the PG (normal for a few

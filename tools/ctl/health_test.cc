@@ -203,6 +203,7 @@ TEST(Health, ReportedStates) {
       {"undersized+peered", "PG_AVAILABILITY", Severity::kErr},
       {"active+recovering+undersized+degraded", "PG_DEGRADED", Severity::kWarn},
       {"stray", "PG_NOT_CLEAN", Severity::kWarn},
+      {"active+inconsistent", "PG_DAMAGED", Severity::kErr},
   };
   for (const auto& c : cases) {
     ClusterStatus s = compute_status(m, healthy_mons(), reports_for(m, c.state));
@@ -210,6 +211,13 @@ TEST(Health, ReportedStates) {
     EXPECT_EQ(s.health, c.sev) << c.state;
     EXPECT_EQ(s.pgs_by_state[c.state], 16u);
   }
+}
+
+TEST(Health, InconsistentAndDegradedShowsBoth) {
+  ClusterMap m = make_map();
+  ClusterStatus s = compute_status(m, healthy_mons(), reports_for(m, "active+degraded+inconsistent"));
+  EXPECT_EQ(codes(s), (std::vector<std::string>{"PG_DAMAGED", "PG_DEGRADED"}));
+  EXPECT_EQ(find(s, "PG_DAMAGED")->message, "Possible data damage: 16 pgs inconsistent");
 }
 
 TEST(Health, DegradedObjectsInMessage) {
@@ -237,6 +245,12 @@ TEST(Health, Fullness) {
   reps[1].avail_bytes = 20;
   s = compute_status(m, healthy_mons(), reps);
   EXPECT_EQ(find(s, "OSD_FULL")->message, "1 osds full (osd.1 98%)");
+  // An OSD that refuses writes (below its reserve on a small disk) is full
+  // whatever its ratio.
+  reps[0].used_bytes = 500;
+  reps[0].full = true;
+  s = compute_status(m, healthy_mons(), reps);
+  EXPECT_EQ(find(s, "OSD_FULL")->message, "2 osds full (osd.0 50%, osd.1 98%)");
   // Reports of OSDs that no longer exist are ignored.
   m.osds.erase(1);
   m.osds.erase(0);

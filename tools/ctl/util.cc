@@ -144,6 +144,11 @@ std::string format_time_ns(uint64_t ns) {
   return fmt::format("{}.{:09d}Z", buf, ns % 1000000000ull);
 }
 
+std::string format_stamp_ms(uint64_t ms) {
+  if (ms == 0) return "never";
+  return format_time_ns(ms * 1000000ull).substr(0, 19) + "Z";
+}
+
 std::string dump_json(const Json& j, int indent) {
   return j.dump(indent, ' ', false, Json::error_handler_t::replace);
 }

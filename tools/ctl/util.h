@@ -50,6 +50,9 @@ std::string format_bytes(uint64_t bytes);
 
 // RFC 3339 UTC with nanoseconds: "2024-05-01T12:00:00.123456789Z".
 std::string format_time_ns(uint64_t ns);
+// A scrub stamp (ms since the epoch) to the second: "2024-05-01T12:00:00Z";
+// 0 is "never".
+std::string format_stamp_ms(uint64_t ms);
 
 // Serializes j; invalid UTF-8 (binary xattr or omap values) is replaced
 // instead of throwing.

@@ -77,6 +77,8 @@ TEST(Format, BytesAndTime) {
   EXPECT_EQ(format_bytes(4096), "4.0 KiB");
   EXPECT_EQ(format_bytes(128ull << 20), "128 MiB");
   EXPECT_EQ(format_time_ns(1'000'000'000ull * 86400 + 5), "1970-01-02T00:00:00.000000005Z");
+  EXPECT_EQ(format_stamp_ms(86400'000ull + 1999), "1970-01-02T00:00:01Z");
+  EXPECT_EQ(format_stamp_ms(0), "never");
 }
 
 TEST(DumpJson, BinaryDoesNotThrow) {
