@@ -167,6 +167,13 @@ awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
     reply.head = stale("PG " + id.to_string() + " is admitting a backfilled member");
     co_return reply;
   }
+  // Maps that arrived while we waited replaced map_: `pool` points into the
+  // old one.
+  pool = map_.find_pool(req.pool);
+  if (!pool) {
+    reply.head.status = Status::NotFound("pool " + std::to_string(req.pool) + " was deleted");
+    co_return reply;
+  }
   if (has_writes(req.ops)) co_return co_await do_write(pg, *pool, std::move(req));
   co_return co_await do_read(pg, std::move(req));
 }
@@ -442,8 +449,8 @@ awaitable<Status> OsdService::send_repop(PgPtr pg, OsdId to, std::string payload
 awaitable<StatusReply> OsdService::do_repop(RepOpRequest req) {
   StatusReply reply;
   PgId id{req.pool, req.pg};
-  const PoolInfo* pool = map_.find_pool(req.pool);
   if (req.map_epoch > map_.epoch) (void)co_await mon_->wait_for_map(req.map_epoch, Millis(2000));
+  const PoolInfo* pool = map_.find_pool(req.pool);  // after the wait: a new map replaces map_
   PgPtr pg = get_pg(id, pool != nullptr);
   if (!pg) co_return stale("no such pool");
   // A primary from an older interval must not write behind the new one's back.

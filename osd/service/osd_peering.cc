@@ -63,8 +63,11 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
   while (!stopped_ && gen == pg->peering_gen) {
     if (attempt++ > 0) co_await sleep_for(Millis(std::min(2000, 200 * attempt)));
     if (gen != pg->peering_gen) co_return;
-    const PoolInfo* pool = map_.find_pool(pg->id.pool);
-    if (!pool) co_return;
+    const PoolInfo* pool_now = map_.find_pool(pg->id.pool);
+    if (!pool_now) co_return;
+    // A copy: every map that arrives while we wait below replaces map_.
+    const PoolInfo pool_copy = *pool_now;
+    const PoolInfo* pool = &pool_copy;
     const std::vector<OsdId> members = pg->up;
     const Interval* current = pg->history.current();
     const Epoch current_first = current ? current->first : map_.epoch;
