@@ -417,6 +417,8 @@ std::string PgInfoReply::encode() const {
   e.u64(last_update);
   e.u64(objects);
   e.str(history);
+  e.u32(static_cast<uint32_t>(log.size()));
+  for (const auto& l : log) l.encode(e);
   return out;
 }
 
@@ -426,6 +428,10 @@ Result<PgInfoReply> PgInfoReply::decode(std::string_view b) {
     t.last_update = d.u64();
     t.objects = d.u64();
     t.history = d.str();
+    if (d.remaining() == 0) return;  // an OSD from before logs were exchanged
+    t.has_log = true;
+    uint32_t n = d.count();
+    for (uint32_t i = 0; i < n && d.ok(); ++i) t.log.push_back(LogEntry::decode(d));
   });
 }
 
@@ -562,6 +568,9 @@ std::string PgPushRequest::encode() const {
   e.u32(static_cast<uint32_t>(objects.size()));
   for (const auto& o : objects) o.encode(e);
   e.u64(last_update);
+  e.boolean(replace_log);
+  e.u32(static_cast<uint32_t>(log.size()));
+  for (const auto& l : log) l.encode(e);
   return out;
 }
 
@@ -572,6 +581,10 @@ Result<PgPushRequest> PgPushRequest::decode(std::string_view b) {
     uint32_t n = d.count();
     for (uint32_t i = 0; i < n && d.ok(); ++i) t.objects.push_back(ObjectData::decode(d));
     t.last_update = d.u64();
+    if (d.remaining() == 0) return;  // an OSD from before logs were exchanged
+    t.replace_log = d.boolean();
+    uint32_t m = d.count();
+    for (uint32_t i = 0; i < m && d.ok(); ++i) t.log.push_back(LogEntry::decode(d));
   });
 }
 

@@ -108,6 +108,28 @@ void OsdService::record_entry(Pg& pg, const LogEntry& entry, Transaction& txn) {
   txn.meta_put(pg.cid, "info", std::move(info));
 }
 
+void OsdService::replace_log(Pg& pg, const std::vector<LogEntry>& log, Transaction& txn) {
+  std::set<uint64_t> keep, have;
+  for (const auto& e : log) keep.insert(e.version);
+  for (const auto& e : pg.log) {
+    have.insert(e.version);
+    if (!keep.count(e.version)) txn.meta_rm(pg.cid, log_key(e.version));
+  }
+  for (const auto& e : log) {
+    if (have.count(e.version)) continue;
+    std::string enc;
+    Encoder ee(&enc);
+    e.encode(ee);
+    txn.meta_put(pg.cid, log_key(e.version), std::move(enc));
+  }
+  pg.log.assign(log.begin(), log.end());
+  pg.dedup.clear();
+  for (const auto& e : pg.log) {
+    if (e.client_id != 0) pg.dedup[{e.client_id, e.tid}] = e.version;
+  }
+  pg.unacked.clear();
+}
+
 awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
   OsdOpReply reply;
   ops_counter_->inc();
@@ -266,9 +288,19 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
     reply.head = stale("PG " + pg->id.to_string() + " changed while the op waited");
     co_return reply;
   }
+  if (pg->unacked_gen != gen) {
+    pg->unacked.clear();
+    pg->unacked_gen = gen;
+  }
   // A resent request that already applied: answer as the first time did.
   auto dup = pg->dedup.find({req.client_id, req.tid});
   if (req.client_id != 0 && dup != pg->dedup.end()) {
+    if (pg->unacked.count(dup->second)) {
+      // Acking now would claim copies the first attempt never made.
+      reply.head = stale("PG " + pg->id.to_string() + ": an earlier attempt of this write did " +
+                         "not reach enough copies; it is decided when the PG peers again");
+      co_return reply;
+    }
     reply.version = dup->second;
     reply.results.resize(req.ops.size());
     co_return reply;
@@ -396,6 +428,7 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   if (!local->ok()) {
     spdlog::error("PG {}: local write of {} failed: {}", pg->id.to_string(), req.object,
                   local->to_string());
+    if (gen == pg->peering_gen) pg->unacked.insert(version);
     reply.head.status = *local;
     co_return reply;
   }
@@ -406,6 +439,7 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   // write reached it).
   if (gen != pg->peering_gen) *interval_changed = true;
   if (*interval_changed || copies < pool.min_size) {
+    if (gen == pg->peering_gen) pg->unacked.insert(version);
     reply.head = stale("PG " + pg->id.to_string() + " changed before the write reached min_size (" +
                        std::to_string(copies) + " of " + std::to_string(pool.min_size) + ")");
     co_return reply;
