@@ -465,6 +465,15 @@ awaitable<Status> OsdService::send_repop(PgPtr pg, OsdId to, std::string payload
       Decoder d(r->payload);
       auto head = StatusReply::decode(d);
       if (head.ok() && head->status.ok()) co_return Status::Ok();
+      if (head.ok() && head->status.is(Code::kUnavailable) && head->epoch > map_.epoch) {
+        // The replica refused us from a newer map: our interval is over even
+        // if the monitors cannot tell us (a primary cut off from them).
+        // Fail now, so that the client goes to the new primary instead of
+        // waiting for us.
+        mon_->refresh();
+        co_return Status::Unavailable("osd." + std::to_string(to) + " has a newer map (epoch " +
+                                      std::to_string(head->epoch) + ")");
+      }
       if (head.ok() && !head->status.is(Code::kUnavailable)) {
         spdlog::error("PG {}: osd.{} failed a replica write: {}", pg->id.to_string(), to,
                       head->status.to_string());
