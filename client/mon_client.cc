@@ -180,6 +180,11 @@ awaitable<Result<net::Frame>> MonClient::call_leader(MsgType type, std::string p
       if (!reply.ok()) {
         last = reply.status();
         if (addr == leader_) leader_.clear();
+        // Try the others first next time: behind a partition that drops
+        // packets silently, this monitor would take a short call's (a
+        // heartbeat's) whole budget every time, and the OSD would be marked
+        // down although the quorum is reachable.
+        if (!mon_addrs_.empty() && addr == mon_addrs_[next_mon_ % mon_addrs_.size()]) ++next_mon_;
         continue;
       }
       Decoder d(reply->payload);

@@ -426,6 +426,8 @@ std::string PgInfoReply::encode() const {
   e.u64(last_complete);
   e.u64(objects);
   e.str(history);
+  e.u32(static_cast<uint32_t>(log.size()));
+  for (const auto& l : log) l.encode(e);
   return out;
 }
 
@@ -436,6 +438,10 @@ Result<PgInfoReply> PgInfoReply::decode(std::string_view b) {
     t.last_complete = d.u64();
     t.objects = d.u64();
     t.history = d.str();
+    if (d.remaining() == 0) return;  // an OSD from before logs were exchanged
+    t.has_log = true;
+    uint32_t n = d.count();
+    for (uint32_t i = 0; i < n && d.ok(); ++i) t.log.push_back(LogEntry::decode(d));
   });
 }
 
@@ -572,6 +578,9 @@ std::string PgPushRequest::encode() const {
   e.u32(static_cast<uint32_t>(objects.size()));
   for (const auto& o : objects) o.encode(e);
   e.u64(last_update);
+  e.boolean(replace_log);
+  e.u32(static_cast<uint32_t>(log.size()));
+  for (const auto& l : log) l.encode(e);
   return out;
 }
 
@@ -582,6 +591,10 @@ Result<PgPushRequest> PgPushRequest::decode(std::string_view b) {
     uint32_t n = d.count();
     for (uint32_t i = 0; i < n && d.ok(); ++i) t.objects.push_back(ObjectData::decode(d));
     t.last_update = d.u64();
+    if (d.remaining() == 0) return;  // an OSD from before logs were exchanged
+    t.replace_log = d.boolean();
+    uint32_t m = d.count();
+    for (uint32_t i = 0; i < m && d.ok(); ++i) t.log.push_back(LogEntry::decode(d));
   });
 }
 

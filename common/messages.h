@@ -245,6 +245,10 @@ struct PgInfoReply {
   uint64_t last_complete = 0;  // newest entry with no gap before it (osd::LogChain)
   uint64_t objects = 0;
   std::string history;  // encoded osd::PgHistory: the intervals this OSD observed
+  // The member's recent PG log (its dedup table). has_log is false from OSDs
+  // that predate it.
+  bool has_log = false;
+  std::vector<LogEntry> log;
   std::string encode() const;
   static Result<PgInfoReply> decode(std::string_view b);
 };
@@ -315,6 +319,9 @@ struct PgPushRequest {
   uint32_t pg = 0;
   std::vector<ObjectData> objects;  // exists=false: remove it
   uint64_t last_update = 0;         // set the replica's PG to this when non-zero
+  // Replace the replica's PG log with this one (the authoritative log).
+  bool replace_log = false;
+  std::vector<LogEntry> log;
   std::string encode() const;
   static Result<PgPushRequest> decode(std::string_view b);
 };

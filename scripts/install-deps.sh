@@ -21,6 +21,8 @@ PACKAGES=(
   nbdkit
   # test tools
   python3 curl iproute2 procps psmisc util-linux e2fsprogs
+  # network partitions (tests/integration/partition_test.sh): nft rules on a bridge
+  nftables
 )
 
 missing=()

@@ -6,6 +6,10 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -88,6 +92,20 @@ Connection::Connection(tcp::socket socket)
       inflight_wakeup_(socket_.get_executor()) {
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
+  // Behind a partition that drops packets silently, TCP would keep this
+  // connection open for many minutes, retransmitting with exponential
+  // backoff: an idle subscription would never notice its monitor vanished,
+  // and after the network heals, traffic would wait for the next
+  // retransmission (tens of seconds after a long partition). Keepalive
+  // probes an idle connection, and TCP_USER_TIMEOUT closes one whose data or
+  // probes stay unacknowledged for kDeadPeerTimeout; its owner reconnects.
+  socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+  int fd = socket_.native_handle();
+  int idle_s = 5, interval_s = 1;
+  unsigned user_timeout_ms = static_cast<unsigned>(kDeadPeerTimeout.count());
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
 }
 
 Connection::~Connection() = default;

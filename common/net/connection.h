@@ -39,6 +39,9 @@ using ConnectionPtr = std::shared_ptr<Connection>;
 using RequestHandler = std::function<awaitable<void>(ConnectionPtr, Frame)>;
 
 inline constexpr Millis kHandshakeTimeout{5000};
+// A connection whose peer acknowledges nothing (data or keepalive probes) for
+// this long is closed: the peer is gone or partitioned away.
+inline constexpr Millis kDeadPeerTimeout{10000};
 // Requests one connection may have in its handlers at once: past this the
 // connection stops reading, which pushes back on the sender through TCP.
 inline constexpr size_t kMaxInflightPerConnection = 1024;

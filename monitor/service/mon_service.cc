@@ -306,6 +306,10 @@ void MonService::apply_map_command(const MapCommand& cmd, raft::Index index, raf
     } else if (cmd.op == MapOp::kPoolCreate) {
       reply.data = std::to_string(map_.next_pool_id - 1);
     }
+    // A boot reached the leader: the OSD is alive now even if its last
+    // heartbeats were lost, so it gets a fresh grace instead of being marked
+    // down again at once.
+    if (cmd.op == MapOp::kOsdBoot) detector_.heartbeat(cmd.osd.id, net::now_ms());
     if (changed) {
       spdlog::info("map epoch {}: {}", map_.epoch, cmd.describe());
       recent_.emplace_back(map_.epoch, cmd.encode_to_string());

@@ -115,6 +115,28 @@ std::string encode_pg_info(const Pg& pg) {
   return info;
 }
 
+void OsdService::replace_log(Pg& pg, const std::vector<LogEntry>& log, Transaction& txn) {
+  std::set<uint64_t> keep, have;
+  for (const auto& e : log) keep.insert(e.version);
+  for (const auto& e : pg.log) {
+    have.insert(e.version);
+    if (!keep.count(e.version)) txn.meta_rm(pg.cid, log_key(e.version));
+  }
+  for (const auto& e : log) {
+    if (have.count(e.version)) continue;
+    std::string enc;
+    Encoder ee(&enc);
+    e.encode(ee);
+    txn.meta_put(pg.cid, log_key(e.version), std::move(enc));
+  }
+  pg.log.assign(log.begin(), log.end());
+  pg.dedup.clear();
+  for (const auto& e : pg.log) {
+    if (e.client_id != 0) pg.dedup[{e.client_id, e.tid}] = e.version;
+  }
+  pg.unacked.clear();
+}
+
 awaitable<OsdOpReply> OsdService::do_op(OsdOpRequest req) {
   OsdOpReply reply;
   ops_counter_->inc();
@@ -274,9 +296,19 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
     reply.head = stale("PG " + pg->id.to_string() + " changed while the op waited");
     co_return reply;
   }
+  if (pg->unacked_gen != gen) {
+    pg->unacked.clear();
+    pg->unacked_gen = gen;
+  }
   // A resent request that already applied: answer as the first time did.
   auto dup = pg->dedup.find({req.client_id, req.tid});
   if (req.client_id != 0 && dup != pg->dedup.end()) {
+    if (pg->unacked.count(dup->second)) {
+      // Acking now would claim copies the first attempt never made.
+      reply.head = stale("PG " + pg->id.to_string() + ": an earlier attempt of this write did " +
+                         "not reach enough copies; it is decided when the PG peers again");
+      co_return reply;
+    }
     reply.version = dup->second;
     reply.results.resize(req.ops.size());
     co_return reply;
@@ -386,6 +418,7 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   auto local = std::make_shared<Status>();
   auto acks = std::make_shared<size_t>(0);
   auto interval_changed = std::make_shared<bool>(false);
+  auto replica_failed = std::make_shared<Status>();
   asio::co_spawn(
       io_,
       [](OsdService* self, Transaction t, std::shared_ptr<Status> out,
@@ -401,12 +434,17 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
         io_,
         [](OsdService* self, PgPtr pg, OsdId r, std::string payload, uint64_t gen,
            std::shared_ptr<size_t> acks, std::shared_ptr<bool> changed,
-           std::shared_ptr<Latch> l) -> awaitable<void> {
+           std::shared_ptr<Status> failed, std::shared_ptr<Latch> l) -> awaitable<void> {
           Status st = co_await self->send_repop(pg, r, std::move(payload), gen);
+          // Not an ack: a new interval (Unavailable), or a replica whose own
+          // write failed (it would lack an acked write until the next peering).
+          // A replica the map marks down (NotFound) is fine: peering catches
+          // it up when it returns.
           if (st.ok()) ++*acks;
           else if (st.is(Code::kUnavailable)) *changed = true;
+          else if (!st.is(Code::kNotFound) && failed->ok()) *failed = st;
           l->done();
-        }(this, pg, r, payload, gen, acks, interval_changed, latch),
+        }(this, pg, r, payload, gen, acks, interval_changed, replica_failed, latch),
         asio::detached);
   }
   co_await latch->wait();
@@ -415,16 +453,30 @@ awaitable<OsdOpReply> OsdService::do_write(PgPtr pg, const PoolInfo& pool_ref, O
   if (!local->ok()) {
     spdlog::error("PG {}: local write of {} failed: {}", pg->id.to_string(), req.object,
                   local->to_string());
+    if (gen == pg->peering_gen) pg->unacked.insert(version);
     reply.head.status = *local;
     co_return reply;
   }
   size_t copies = *acks + 1;
+  if (!replica_failed->ok()) {
+    // An up replica that failed its write would lack an acked write until
+    // the PG peers again: the write is not acked (ENOSPC stays ENOSPC).
+    if (gen == pg->peering_gen) pg->unacked.insert(version);
+    if (replica_failed->is(Code::kNoSpace)) {
+      reply.head.status = *replica_failed;
+    } else {
+      reply.head.status = Status::Unavailable("PG " + pg->id.to_string() +
+                                              ": a replica failed the write: " + replica_failed->to_string());
+    }
+    co_return reply;
+  }
   // The interval changed while the write was applied: the new primary may
   // already have gathered the logs without it. Do not ack; the client
   // resends to the new primary (which answers from its dedup table if the
   // write reached it).
   if (gen != pg->peering_gen) *interval_changed = true;
   if (*interval_changed || copies < pool.min_size) {
+    if (gen == pg->peering_gen) pg->unacked.insert(version);
     reply.head = stale("PG " + pg->id.to_string() + " changed before the write reached min_size (" +
                        std::to_string(copies) + " of " + std::to_string(pool.min_size) + ")");
     co_return reply;
@@ -450,6 +502,15 @@ awaitable<Status> OsdService::send_repop(PgPtr pg, OsdId to, std::string payload
       Decoder d(r->payload);
       auto head = StatusReply::decode(d);
       if (head.ok() && head->status.ok()) co_return Status::Ok();
+      if (head.ok() && head->status.is(Code::kUnavailable) && head->epoch > map_.epoch) {
+        // The replica refused us from a newer map: our interval is over even
+        // if the monitors cannot tell us (a primary cut off from them).
+        // Fail now, so that the client goes to the new primary instead of
+        // waiting for us.
+        mon_->refresh();
+        co_return Status::Unavailable("osd." + std::to_string(to) + " has a newer map (epoch " +
+                                      std::to_string(head->epoch) + ")");
+      }
       if (head.ok() && !head->status.is(Code::kUnavailable)) {
         spdlog::error("PG {}: osd.{} failed a replica write: {}", pg->id.to_string(), to,
                       head->status.to_string());

@@ -10,7 +10,9 @@
 // past a gap).
 // Differences are found by comparing object lists with versions, so a member
 // that missed deletes, or holds unacked writes from an old interval, ends up
-// identical to the authoritative copy. Only then does the PG go active.
+// identical to the authoritative copy, and it takes the authoritative log
+// too: its dedup table must not answer a resent write it alone had applied
+// (recovery has just overwritten it). Only then does the PG go active.
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -69,6 +71,7 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
     std::map<OsdId, uint64_t> heads;      // newest entry applied
     std::map<OsdId, uint64_t> completes;  // newest entry with no gap before it
     std::map<OsdId, PgHistory> histories;
+    std::map<OsdId, std::vector<LogEntry>> logs;  // from members that sent theirs
     heads[opts_.id] = pg->last_update;
     completes[opts_.id] = pg->chain.complete();
     histories[opts_.id] = pg->history;
@@ -105,6 +108,7 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
         heads[m] = info->last_update;
         completes[m] = info->last_complete;
         histories[m] = std::move(*h);
+        if (info->has_log) logs[m] = std::move(info->log);
       }
       if (!ok || gen != pg->peering_gen) break;
       std::set<OsdId> up_osds, exists;
@@ -155,7 +159,9 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
     // 2. Make ourselves authoritative (the newest copy may be on an OSD that
     // is no longer in the up set).
     if (auth != opts_.id) {
-      Status st = co_await pull_all(pg, auth, auth_head, gen);
+      auto auth_log = logs.find(auth);
+      Status st = co_await pull_all(pg, auth, auth_head, gen,
+                                    auth_log == logs.end() ? nullptr : &auth_log->second);
       if (!st.ok()) {
         spdlog::warn("PG {}: pulling from osd.{} failed: {}", pg->id.to_string(), auth, st.to_string());
         continue;
@@ -450,7 +456,8 @@ void OsdService::write_object(Transaction& txn, CollectionId cid, const ObjectDa
   txn.set_version(cid, obj.name, obj.version, obj.mtime_ns);
 }
 
-awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_version, uint64_t gen) {
+awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_version, uint64_t gen,
+                                      const std::vector<LogEntry>* auth_log) {
   auto remote = co_await list_remote(pg, from);
   if (!remote.ok()) co_return remote.status();
   auto local = co_await list_local(pg);
@@ -494,6 +501,9 @@ awaitable<Status> OsdService::pull_all(PgPtr pg, OsdId from, uint64_t auth_versi
   pg->chain.reset(auth_version);
   pg->objects = remote->size();
   txn.meta_put(pg->cid, "info", encode_pg_info(*pg));
+  // In the same transaction as the head: a crash must not leave the new head
+  // with the old log's entries.
+  if (auth_log) replace_log(*pg, *auth_log, txn);
   Status st = co_await net::run_blocking(store_pool_, [&]() {
     return store_->submit(std::move(txn));
   });
@@ -546,7 +556,11 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHea
     }
     if (i >= send.size()) {
       for (const auto& name : drop) push.objects.push_back(ObjectData{.name = name, .exists = false});
-      if (head == PushHead::kSetHead) push.last_update = pg->last_update;
+      if (head == PushHead::kSetHead) {
+        push.last_update = pg->last_update;
+        push.replace_log = true;
+        push.log.assign(pg->log.begin(), pg->log.end());
+      }
       final_sent = true;
     }
     const OsdInfo* osd = map_.find_osd(to);
@@ -603,6 +617,7 @@ awaitable<StatusReply> OsdService::do_push(PgPushRequest req) {
     pg->chain.reset(req.last_update);
     txn.meta_put(pg->cid, "info", encode_pg_info(*pg));
   }
+  if (req.replace_log) replace_log(*pg, req.log, txn);
   reply.status = co_await net::run_blocking(store_pool_, [&]() {
     return store_->submit(std::move(txn));
   });
@@ -622,6 +637,8 @@ awaitable<PgInfoReply> OsdService::do_pg_info(PgRef ref) {
   reply.last_complete = pg->chain.complete();
   reply.history = pg->history.encode();
   reply.objects = pg->objects;
+  reply.has_log = true;
+  reply.log.assign(pg->log.begin(), pg->log.end());
   co_return reply;
 }
 

@@ -102,6 +102,12 @@ struct Pg {
   LogChain chain;               // how far the log is complete here (no gaps)
   std::deque<LogEntry> log;     // recent entries (persisted under meta "log/")
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> dedup;  // (client, tid) -> version
+  // Writes this primary logged in interval `unacked_gen` (peering_gen) but
+  // did not ack: they may exist only here, so a resend must not be answered
+  // from `dedup` until peering has decided whether they are part of the
+  // authoritative log.
+  std::set<uint64_t> unacked;
+  uint64_t unacked_gen = 0;
   uint64_t objects = 0;
   int64_t bytes = 0;
   // Woken on every state change: waiters re-check.
@@ -151,6 +157,10 @@ class OsdService {
   net::awaitable<Status> send_repop(PgPtr pg, OsdId to, std::string payload, uint64_t gen);
   // Appends the log bookkeeping for entry to txn and to pg's in-memory log.
   void record_entry(Pg& pg, const LogEntry& entry, Transaction& txn);
+  // Makes `log` (the authoritative member's) pg's log and dedup table, so that
+  // entries only this OSD had (writes that were never acked, which recovery
+  // just overwrote) no longer answer resent requests.
+  void replace_log(Pg& pg, const std::vector<LogEntry>& log, Transaction& txn);
   net::awaitable<void> lock_object(PgPtr pg, std::string name);
   void unlock_object(Pg& pg, const std::string& name);
   net::awaitable<PgListReply> do_list(PgListRequest req);
@@ -159,7 +169,10 @@ class OsdService {
   net::awaitable<void> acquire_recovery_slot();
   void release_recovery_slot();
   net::awaitable<void> peer(PgPtr pg, uint64_t gen);
-  net::awaitable<Status> pull_all(PgPtr pg, OsdId from, uint64_t auth_version, uint64_t gen);
+  // Makes our copy of pg identical to `from`'s, whose log is auth_log (null:
+  // unknown, ours is kept).
+  net::awaitable<Status> pull_all(PgPtr pg, OsdId from, uint64_t auth_version, uint64_t gen,
+                                  const std::vector<LogEntry>* auth_log);
   // Copies to `to` every object that differs from ours. With
   // kSetHead the target also takes our log head: only valid while no write
   // is in flight (peering, or a paused cut-over), otherwise the head would
