@@ -423,11 +423,11 @@ std::string PgInfoReply::encode() const {
   Encoder e(&out);
   head.encode(e);
   e.u64(last_update);
-  e.u64(last_complete);
   e.u64(objects);
   e.str(history);
   e.u32(static_cast<uint32_t>(log.size()));
   for (const auto& l : log) l.encode(e);
+  e.u64(last_complete);
   return out;
 }
 
@@ -435,13 +435,15 @@ Result<PgInfoReply> PgInfoReply::decode(std::string_view b) {
   return decode_all<PgInfoReply>(b, "pg info", [](Decoder& d, PgInfoReply& t) {
     CAIRN_DECODE_HEAD(d, t);
     t.last_update = d.u64();
-    t.last_complete = d.u64();
     t.objects = d.u64();
     t.history = d.str();
-    if (d.remaining() == 0) return;  // an OSD from before logs were exchanged
+    // An OSD from before logs were exchanged; its log counts as having a gap
+    // (last_complete 0), so peering syncs it by object lists.
+    if (d.remaining() == 0) return;
     t.has_log = true;
     uint32_t n = d.count();
     for (uint32_t i = 0; i < n && d.ok(); ++i) t.log.push_back(LogEntry::decode(d));
+    if (d.remaining() > 0) t.last_complete = d.u64();
   });
 }
 

@@ -4,9 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/signal_set.hpp>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace cairn::net {
 
@@ -32,13 +37,43 @@ Result<std::string> read_key_file(const std::string& path) {
 }
 
 void run_until_signal(boost::asio::io_context& io, std::function<void()> on_stop) {
+  // After the signal, work still queued (ops waiting for a PG, retry and
+  // scrub timers) may finish for a few seconds; then the daemon exits anyway,
+  // so that a stop is bounded (clients resend what was cut short).
+  constexpr auto kStopGrace = std::chrono::seconds(5);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  std::atomic<bool> forced{false};
+  std::thread watchdog;
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("received signal {}, shutting down", sig);
     on_stop();
+    watchdog = std::thread([&] {
+      std::unique_lock l(mu);
+      if (!cv.wait_for(l, kStopGrace, [&] { return finished; })) {
+        spdlog::warn("work still in flight {} s after the stop signal: exiting anyway",
+                     kStopGrace.count());
+        forced = true;
+        io.stop();
+      }
+    });
   });
   io.run();
+  {
+    std::lock_guard l(mu);
+    finished = true;
+  }
+  cv.notify_all();
+  if (watchdog.joinable()) watchdog.join();
+  // The abandoned coroutines still reference the services: leave without
+  // destroying anything (every acked write is already durable).
+  if (forced) {
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }
 }
 
 uint64_t now_ms() {

@@ -38,6 +38,9 @@ constexpr Millis kPeerTimeout{10000};
 constexpr size_t kPushBatchBytes = 8u << 20;
 constexpr size_t kPushBatchObjects = 64;
 constexpr int kMaxBulkPasses = 4;
+// Keys below this in a prior-set input are histories remembered from earlier
+// rounds, not OSDs heard from now.
+constexpr OsdId kRememberedHistory = -1000000;
 
 }  // namespace
 
@@ -116,7 +119,19 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
         exists.insert(id);
         if (osd.up) up_osds.insert(id);
       }
-      prior = build_prior_set(histories, current_first, up_osds, exists);
+      // What members told us in earlier rounds still counts after they go
+      // down: a new primary that heard osd.N held acked writes, and then lost
+      // it mid-pull, must wait for osd.N, not go active with what it has.
+      // (Keyed apart from the OSDs heard now: being remembered is not being
+      // heard.)
+      for (const auto& [m, h] : histories) {
+        if (m != opts_.id) pg->heard_histories[m] = h;
+      }
+      std::map<OsdId, PgHistory> for_prior = histories;
+      for (const auto& [m, h] : pg->heard_histories) {
+        if (!histories.count(m)) for_prior[kRememberedHistory - m] = h;
+      }
+      prior = build_prior_set(for_prior, current_first, up_osds, exists);
       ask = prior.probe;
       if (ask.empty() || round >= map_.osds.size()) break;  // each round hears someone new
     }
@@ -203,7 +218,10 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
       spdlog::warn("PG {}: history does not match the up set; peering again", pg->id.to_string());
       continue;
     }
-    if (clean) pg->history.mark_clean(les);
+    if (clean) {
+      pg->history.mark_clean(les);
+      pg->heard_histories.clear();
+    }
     Status st = co_await save_history(pg);
     if (st.ok() && gen == pg->peering_gen) {
       std::set<OsdId> strays;  // they prune their history once the PG is clean

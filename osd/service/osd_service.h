@@ -97,6 +97,9 @@ struct Pg {
   // Peering cannot finish: an interval that may have acked writes has no
   // reachable member. The PG is "down" until one of these OSDs is back.
   std::set<OsdId> blocked_by;
+  // Histories other members sent this primary (until the PG is clean): they
+  // keep counting when those members go down (not persisted).
+  std::map<OsdId, PgHistory> heard_histories;
   std::vector<OsdId> acting;    // active primary: up members holding every acked write
   uint64_t last_update = 0;     // newest PG log version applied here
   LogChain chain;               // how far the log is complete here (no gaps)
