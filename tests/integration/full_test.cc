@@ -69,16 +69,6 @@ class SmallDisks {
   std::vector<std::string> mounts_;
 };
 
-// Sets an environment variable for the daemons this test starts.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
-  ~ScopedEnv() { unsetenv(name_); }
-
- private:
-  const char* name_;
-};
-
 std::string content(const std::string& name, size_t size) {
   std::string s = name + ":";
   s.reserve(size);

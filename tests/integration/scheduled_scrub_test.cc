@@ -14,15 +14,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
-  ~ScopedEnv() { unsetenv(name_); }
-
- private:
-  const char* name_;
-};
-
 struct Stamps {
   uint64_t scrub = 0;
   uint64_t deep = 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,17 @@ std::string bin(const std::string& name);  // path of a built executable
 // Flips one byte in every on-disk occurrence of marker under dir (a stopped
 // OSD's data: a corrupt replica). Returns how many it flipped.
 int corrupt_files(const std::string& dir, const std::string& marker);
+
+// Sets an environment variable for the daemons a test starts, until the end
+// of the scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
 
 class TestCluster {
  public:
