@@ -301,6 +301,7 @@ awaitable<Result<OsdOpReply>> Client::Impl::execute(PoolId pool_id, std::string 
     if (attempt > 0) co_await sleep_for(Millis(std::min(1000, 20 << std::min(attempt, 6))));
     ++attempt;
     Status ms = co_await mon.wait_for_map(0, opts.connect_timeout);
+    if (ms.is(Code::kShutdown)) co_return ms;
     if (!ms.ok()) {
       last = ms;
       continue;
@@ -327,6 +328,7 @@ awaitable<Result<OsdOpReply>> Client::Impl::execute(PoolId pool_id, std::string 
     Millis wait = std::clamp(left, Millis(1), Millis(30000));
     auto frame = co_await osds.call(primary->addr, static_cast<uint16_t>(MsgType::kOsdOp), payload,
                                     wait);
+    if (frame.status().is(Code::kShutdown)) co_return frame.status();
     if (!frame.ok()) {
       last = Status::Unavailable("osd." + std::to_string(up[0]) + ": " + frame.status().message());
       continue;

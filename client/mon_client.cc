@@ -95,6 +95,12 @@ awaitable<void> MonClient::subscribe_loop() {
   while (!stopped_) {
     const std::string addr = mon_addrs_[next_mon_ % mon_addrs_.size()];
     auto conn = co_await net::Connection::connect(addr, key_, kMonTimeout);
+    // stop() may have run while we connected: it could not close this
+    // connection, and waiting on it below would keep the executor busy forever.
+    if (stopped_) {
+      if (conn.ok()) (*conn)->close();
+      break;
+    }
     if (!conn.ok()) {
       next_mon_++;
       if (++failures % static_cast<int>(mon_addrs_.size()) == 0) {
@@ -133,6 +139,11 @@ awaitable<void> MonClient::subscribe_loop() {
       } else if (u.ok() && !u->full) {
         map_ = ClusterMap{};  // gap: ask for a full map next time
       }
+    }
+    if (stopped_) {
+      sub_conn_->close();
+      sub_conn_.reset();
+      break;
     }
     if (got_initial && map_.epoch > 0) {
       failures = 0;

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
       ->envname("CAIRN_OSD_RECOVERY_SLEEP_IDLE_MS");
   uint64_t full_reserve_mb = opts.full_reserve_bytes >> 20;
   app.add_option("--full-reserve-mb", full_reserve_mb,
-                 "refuse writes (ENOSPC) when the data filesystem has less free (default 64)")
+                 "refuse writes (ENOSPC) when the data filesystem has less free (default 192)")
       ->envname("CAIRN_OSD_FULL_RESERVE_MB");
   app.add_option("--full-ratio", opts.full_ratio,
                  "refuse writes (ENOSPC) when the data filesystem is fuller than this (default 0.95)")

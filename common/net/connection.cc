@@ -372,6 +372,7 @@ ConnectionPool::ConnectionPool(asio::any_io_executor ex, std::string key, Reques
 
 awaitable<Result<ConnectionPtr>> ConnectionPool::get(std::string addr, Millis timeout) {
   for (int attempt = 0; attempt < 2; ++attempt) {
+    if (closed_) co_return Status::Shutdown("connections are closed (shutting down)");
     Entry& e = entries_[addr];
     if (e.conn && e.conn->is_open()) co_return e.conn;
     if (e.connecting) {
@@ -393,6 +394,10 @@ awaitable<Result<ConnectionPtr>> ConnectionPool::get(std::string addr, Millis ti
     Entry& e2 = entries_[addr];  // the map may have been rehashed? std::map: stable
     e2.connecting = false;
     e2.connected->cancel();
+    if (closed_) {
+      if (result.ok()) (*result)->close();
+      co_return Status::Shutdown("connections are closed (shutting down)");
+    }
     if (!result.ok()) {
       e2.backoff = std::min(Millis(2000), std::max(Millis(50), e2.backoff * 2));
       e2.retry_after = std::chrono::steady_clock::now() + e2.backoff;
@@ -419,6 +424,7 @@ void ConnectionPool::close(const std::string& addr) {
 }
 
 void ConnectionPool::close_all() {
+  closed_ = true;
   for (auto& [addr, e] : entries_) {
     if (e.conn) e.conn->close();
   }

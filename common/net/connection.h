@@ -143,6 +143,9 @@ class ConnectionPool {
   awaitable<Result<Frame>> call(std::string addr, uint16_t type, std::string payload,
                                 Millis timeout);
   void close(const std::string& addr);
+  // For shutdown: closes every connection, and get() fails from now on (a
+  // connect still running is closed when it finishes, so that nothing keeps
+  // the executor busy).
   void close_all();
 
  private:
@@ -157,6 +160,7 @@ class ConnectionPool {
   std::string key_;
   RequestHandler handler_;
   std::map<std::string, Entry> entries_;
+  bool closed_ = false;
 };
 
 }  // namespace cairn::net

@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
+#include <optional>
 #include <thread>
+
+#include "common/net/sleep.h"
 
 namespace cairn::net {
 namespace {
@@ -92,6 +96,34 @@ TEST_F(MessengerTest, GarbageDropsConnectionButServerStaysUp) {
     co_return r2.ok() && r2->payload == "echo:still here";
   }(addr_, server_.get()));
   EXPECT_TRUE(good);
+}
+
+// A connect still running when the pool shuts down must not leave an open
+// connection behind: it would keep its owner's executor (and the process) alive.
+TEST_F(MessengerTest, PoolClosedDuringConnectHandsOutNothing) {
+  ConnectionPool pool(io_.get_executor(), "secret");
+  std::optional<Status> during, after;
+  asio::co_spawn(io_, [](ConnectionPool* p, std::string addr, std::optional<Status>* out) -> awaitable<void> {
+    auto c = co_await p->get(addr, Millis(2000));
+    *out = c.status();
+  }(&pool, addr_, &during), asio::detached);
+  asio::co_spawn(io_, [](ConnectionPool* p) -> awaitable<void> {
+    p->close_all();  // runs while the first coroutine waits for its connect
+    co_return;
+  }(&pool), asio::detached);
+  auto finish = run([](ConnectionPool* p, std::string addr, Server* server,
+                       std::optional<Status>* out) -> awaitable<bool> {
+    auto c = co_await p->get(addr, Millis(2000));
+    *out = c.status();
+    for (int i = 0; i < 100 && server->connection_count() > 0; ++i) co_await sleep_for(Millis(20));
+    bool none_left = server->connection_count() == 0;
+    server->stop();
+    co_return none_left;
+  }(&pool, addr_, server_.get(), &after));
+  ASSERT_TRUE(during && after);
+  EXPECT_TRUE(during->is(Code::kShutdown)) << during->to_string();
+  EXPECT_TRUE(after->is(Code::kShutdown)) << after->to_string();
+  EXPECT_TRUE(finish) << "the connection made during shutdown is still open";
 }
 
 TEST(Frame, RejectsBadMagicAndHugeLength) {

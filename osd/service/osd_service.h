@@ -60,7 +60,9 @@ struct OsdOptions {
   size_t max_log_entries = 1000;   // PG log length kept for dedup and inspection
   // Refuse writes (ENOSPC) when the data filesystem has less than this free
   // (room for RocksDB to flush and compact what it already took)...
-  uint64_t full_reserve_bytes = 64ull << 20;
+  // Must exceed what RocksDB writes in one go (a 64 MiB data memtable flush
+  // plus the metadata memtables): it aborts on a real ENOSPC.
+  uint64_t full_reserve_bytes = 192ull << 20;
   // ...or is fuller than this fraction (Ceph: mon_osd_full_ratio).
   double full_ratio = 0.95;
   // Scheduled scrubs of the PGs this OSD leads (Ceph: osd_scrub_min_interval,

@@ -111,7 +111,10 @@ nlohmann::json TestCluster::cluster_json() const {
 }
 
 CmdResult TestCluster::ctl(const std::string& args) const {
-  return run(bin("cairnctl") + " -c " + conf() + " " + args);
+  // A CLI that hangs must fail the test, not stall the suite.
+  CmdResult r = run("timeout -k 5 600 " + bin("cairnctl") + " -c " + conf() + " " + args);
+  if (r.exit_code == 124) r.out += "\n(cairnctl " + args + " did not finish within 600 s)";
+  return r;
 }
 
 std::unique_ptr<client::Client> TestCluster::client(std::chrono::milliseconds op_timeout) const {
