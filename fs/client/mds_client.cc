@@ -4,14 +4,17 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <set>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include "common/net/connection.h"
 #include "common/net/daemon.h"
 #include "common/net/sleep.h"
+#include "fs/core/locks.h"
 #include "fs/mds/mds.h"
 #include "rbd/async.h"
 #include "rbd/core/lock.h"
@@ -37,11 +40,15 @@ struct MdsClient::State {
   // Bumped on every (re)connection: invalidations may have been missed.
   std::atomic<uint64_t> connections{0};
   bool opening = false;  // a coroutine is opening the session: others wait
+  std::atomic<bool> stopping{false};  // unmounting: no more reconnects
   // Request ids; clock-seeded so a successor resuming our session (a
   // takeover) never reuses one the MDS remembers.
   std::atomic<uint64_t> next_tid{net::wall_ns()};
   std::mutex mu;
   std::map<Ino, int> opens;
+  // The locks the MDS granted us (owner.session unused), reclaimed from a
+  // new MDS after a failover.
+  LockTable held_locks;
   // Mutations answered early (unsafe), by tid: resent, in order, to a new
   // MDS (or over a new connection) until an MdsSafe confirms them.
   std::map<uint64_t, MdsRequest> unsafe;
@@ -71,6 +78,18 @@ void track_reply(MdsClient::State& s, const MdsRequest& req, const MdsReply& rep
   keep.replay = true;
   if (creates_inode(req.op)) keep.ino2 = rep.inode.ino;  // the same number on replay
   s.unsafe.emplace(req.tid, std::move(keep));
+}
+
+// Keeps held_locks in step with what the MDS granted and released.
+void track_locks(MdsClient::State& s, const MdsRequest& req, const MdsReply& rep) {
+  if (rep.err != 0) return;
+  std::lock_guard lock(s.mu);
+  if (req.op == MdsOp::kSetlk) {
+    LockRange r{{0, req.offset}, req.lock_type, req.size, req.length, req.lock_pid, req.lock_flock};
+    s.held_locks.set(req.ino, r);
+  } else if (req.op == MdsOp::kRelease) {
+    s.held_locks.release_owner(req.ino, LockOwner{0, req.offset}, true);
+  }
 }
 
 void mark_safe(MdsClient::State& s, const MdsSafe& safe) {
@@ -115,6 +134,11 @@ awaitable<Result<MdsReply>> call_on(net::Connection& conn, const MdsRequest& req
 awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRequest req,
                                       milliseconds timeout);
 
+awaitable<void> reconnect(std::shared_ptr<MdsClient::State> s, MdsRequest ping) {
+  auto r = co_await call_loop(s, std::move(ping), milliseconds(60000));
+  if (!r.ok() && !s->stopping) spdlog::warn("cannot reach an MDS: {}", r.status().to_string());
+}
+
 awaitable<void> on_notify_frame(std::weak_ptr<MdsClient::State> weak, net::Frame f) {
   auto s = weak.lock();
   if (!s) co_return;
@@ -146,6 +170,7 @@ MdsClient::MdsClient(client::Client& cluster, std::string fs_name, std::string c
 }
 
 MdsClient::~MdsClient() {
+  state_->stopping = true;
   auto s = state_;
   rbd::block_on(cluster_, [](std::shared_ptr<State> st) -> awaitable<bool> {
     st->pool->close_all();
@@ -155,12 +180,56 @@ MdsClient::~MdsClient() {
 
 namespace {
 
+// After a failover, before the new MDS serves anyone else: takes back the
+// locks we held. False when the MDS could not be reached (the caller
+// reconnects and tries again); a lock someone else got meanwhile (only
+// possible once the MDS stopped waiting for us) is dropped with a warning.
+awaitable<bool> reclaim_locks(MdsClient::State& s, net::Connection& c, Status* last) {
+  std::vector<std::pair<Ino, LockRange>> locks;
+  {
+    std::lock_guard lock(s.mu);
+    locks = s.held_locks.all();
+  }
+  size_t lost = 0;
+  for (const auto& [ino, l] : locks) {
+    MdsRequest q;
+    q.op = MdsOp::kSetlk;
+    q.session = s.session;
+    q.tid = s.next_tid++;
+    q.replay = true;  // part of the reconnect: not held back for replays
+    q.ino = ino;
+    q.offset = l.owner.owner;
+    q.lock_type = l.type;
+    q.size = l.start;
+    q.length = l.end;
+    q.lock_pid = l.pid;
+    q.lock_flock = l.flock;
+    auto r = co_await call_on(c, q, milliseconds(10000));
+    if (!r.ok()) {
+      *last = r.status();
+      co_return false;
+    }
+    if (r->err != 0) {
+      ++lost;
+      spdlog::warn("lost a {} lock on inode {:x} over an MDS failover: {}", l.flock ? "flock" : "POSIX",
+                   ino, strerror(r->err));
+      std::lock_guard lock(s.mu);
+      s.held_locks.release_owner(ino, l.owner, l.flock);
+    }
+  }
+  if (!locks.empty()) {
+    spdlog::info("reclaimed {} of {} locks from the new MDS", locks.size() - lost, locks.size());
+  }
+  co_return true;
+}
+
 awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRequest req,
                                       milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   Status last = Status::Unavailable("no MDS reached");
   for (int attempt = 0; std::chrono::steady_clock::now() < deadline; ++attempt) {
     if (attempt > 0) co_await net::sleep_for(milliseconds(std::min(100 * attempt, 1000)));
+    if (s->stopping) co_return Status::Shutdown("the MDS client is stopping");
     if (s->addr.empty()) {
       auto a = co_await find_active(nullptr, *s->cluster, s->fs_name);
       if (!a.ok()) {
@@ -198,6 +267,18 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
       s->session = r->offset;
       s->session_copy = r->offset;
       s->session_conn = &c;
+      // When the MDS goes away, reconnect at once, not at our next request:
+      // a successor waits only so long for its clients to reclaim their
+      // locks and opens and resend their unsafe changes.
+      std::weak_ptr<MdsClient::State> weak = s;
+      c.on_close([weak] {
+        auto st = weak.lock();
+        if (!st || st->stopping) return;
+        MdsRequest ping;
+        ping.op = MdsOp::kGetattr;
+        ping.ino = kRootIno;
+        asio::co_spawn(st->cluster->executor(), reconnect(st, std::move(ping)), asio::detached);
+      });
       ++s->connections;
       if (!resumed) {
         // A new session (MDS failover): tell it which files we hold open so
@@ -243,6 +324,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
         }
         track_reply(*s, q, *rr);
       }
+      if (replayed && !resumed) replayed = co_await reclaim_locks(*s, c, &last);
       if (replayed) {
         MdsRequest done_req;
         done_req.op = MdsOp::kReplayDone;
@@ -276,6 +358,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
       continue;
     }
     if (req.tid != 0) track_reply(*s, req, *r);
+    track_locks(*s, req, *r);
     co_return std::move(*r);
   }
   co_return Status::TimedOut("MDS request: " + last.to_string());

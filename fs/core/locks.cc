@@ -85,4 +85,12 @@ size_t LockTable::count() const {
   return n;
 }
 
+std::vector<std::pair<Ino, LockRange>> LockTable::all() const {
+  std::vector<std::pair<Ino, LockRange>> out;
+  for (const auto& [ino, ranges] : locks_) {
+    for (const LockRange& l : ranges) out.emplace_back(ino, l);
+  }
+  return out;
+}
+
 }  // namespace cairn::fs

@@ -1,12 +1,14 @@
 // Advisory locks held across clients: POSIX record locks (fcntl) and BSD
 // whole-file locks (flock), as the kernel hands them to a FUSE filesystem.
-// Pure; the MDS keeps one table in memory. Locks are not persistent: after
-// an MDS failover clients hold none (as after an NFS server reboot without
-// reclaim), which docs/fs.md states.
+// Pure; the MDS keeps one table in memory, and each client a copy of the
+// locks it holds. Locks are not journaled: after an MDS failover every
+// client reclaims its own while the new MDS holds other requests back (as
+// NFSv4 clients do in a server's grace period).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "fs/core/inode.h"
@@ -43,6 +45,8 @@ class LockTable {
   // Drops an owner's locks on one file (close of the last descriptor).
   void release_owner(Ino ino, const LockOwner& owner, bool flock);
   size_t count() const;
+  // Every lock, by file (for a client's reclaim after a failover).
+  std::vector<std::pair<Ino, LockRange>> all() const;
 
  private:
   std::map<Ino, std::vector<LockRange>> locks_;

@@ -2,7 +2,7 @@
 # The shared filesystem as users drive it: two FUSE mounts of one filesystem
 # (two cairn-fuse processes, as two nodes would have), ordinary tools, errnos,
 # locks across mounts, fio with verify, many small files, subvolume quotas,
-# an MDS failover under writes, and a full cluster restart.
+# an MDS failover under writes (locks kept), and a full cluster restart.
 # Usage: fs_test.sh BIN_DIR [SMALL_FILES]
 set -euo pipefail
 BIN=${1:?usage: fs_test.sh BIN_DIR [SMALL_FILES]}
@@ -14,8 +14,10 @@ B=$DIR/b
 FAILED=0
 # From /proc/mounts: stat-ing a mount whose daemon is gone would block.
 mounted() { grep -q " $1 fuse" /proc/mounts; }
+HOLDER=""  # a background lock holder: it keeps ctest's output pipe open
 cleanup() {
   set +e
+  [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null
   for m in "$A" "$B" "$DIR/sub"; do mounted "$m" && fusermount3 -u -z "$m"; done
   "$BIN/cairn" down --dir "$DIR" >/dev/null 2>&1
   if [ "$FAILED" = 0 ]; then rm -rf "$DIR"; else echo "kept $DIR for inspection"; fi
@@ -277,6 +279,19 @@ mkdir "$A/failover" "$A/failover/moved"
     echo "$i" >> "$DIR/acked"
   done ) &
 writer=$!
+# Locks held on A across the failover: the new MDS must not hand them to B.
+: > "$A/failover-flock"; : > "$A/failover-posix"
+python3 - "$A/failover-flock" "$A/failover-posix" "$DIR/locked" <<'PY' &
+import fcntl, sys, time
+f, g = open(sys.argv[1], "r+"), open(sys.argv[2], "r+")
+fcntl.flock(f, fcntl.LOCK_EX)
+fcntl.lockf(g, fcntl.LOCK_EX, 100, 0)
+open(sys.argv[3], "w").close()
+time.sleep(600)
+PY
+HOLDER=$!
+for _ in $(seq 1 100); do [ -e "$DIR/locked" ] && break; sleep 0.1; done
+[ -e "$DIR/locked" ] || fail "could not take the locks before the failover"
 sleep 1
 kill -9 "$pid"
 acked=$(tail -n 1 "$DIR/acked" 2>/dev/null || echo 0)
@@ -287,6 +302,28 @@ for i in $(seq 1 "$acked"); do
   [ "$(cat "$want" 2>/dev/null)" = "$i" ] || fail "$want, created before the MDS was killed, is missing after failover"
 done
 wait $writer || fail "a create or rename failed during MDS failover (must stall, not fail)"
+try_locks() {  # prints which of the two locks B gets now
+  python3 - "$B/failover-flock" "$B/failover-posix" <<'PY'
+import fcntl, sys
+f, g = open(sys.argv[1], "r+"), open(sys.argv[2], "r+")
+got = []
+try:
+    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); got.append("flock")
+except BlockingIOError:
+    pass
+try:
+    fcntl.lockf(g, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 50); got.append("posix")
+except OSError:
+    pass
+print(" ".join(got) or "none")
+PY
+}
+got=$(try_locks)
+[ "$got" = none ] || fail "locks held on A were granted to B after the MDS failover: $got"
+kill "$HOLDER"; wait "$HOLDER" 2>/dev/null || true
+HOLDER=""
+got=$(try_locks)
+[ "$got" = "flock posix" ] || fail "locks not free on B after A's holder exited: $got"
 [ "$(ls "$B/failover" | wc -l)" = 201 ] || fail "entries lost over the failover: $(ls "$B/failover" | wc -l)"
 [ "$(ls "$B/failover/moved" | wc -l)" = 100 ] || fail "renames lost over the failover"
 for i in 1 151 299; do [ "$(cat "$B/failover/f$i")" = "$i" ] || fail "content of f$i after failover"; done
