@@ -124,9 +124,17 @@ awaitable<void> OsdService::peer(PgPtr pg, uint64_t gen) {
       // it mid-pull, must wait for osd.N, not go active with what it has.
       // (Keyed apart from the OSDs heard now: being remembered is not being
       // heard.)
+      bool heard_new = false;
       for (const auto& [m, h] : histories) {
-        if (m != opts_.id) pg->heard_histories[m] = h;
+        if (m == opts_.id) continue;
+        auto [it, added] = pg->heard_histories.try_emplace(m, h);
+        if (added || !(it->second == h)) {
+          it->second = h;
+          heard_new = true;
+        }
       }
+      // Kept on disk too, so that a restart of ours does not forget them.
+      if (heard_new) history_changed(*pg);
       std::map<OsdId, PgHistory> for_prior = histories;
       for (const auto& [m, h] : pg->heard_histories) {
         if (!histories.count(m)) for_prior[kRememberedHistory - m] = h;
@@ -304,6 +312,31 @@ awaitable<StatusReply> OsdService::do_activate(PgActivate req) {
   co_return reply;
 }
 
+std::string encode_heard_histories(const std::map<OsdId, PgHistory>& heard) {
+  std::string out;
+  Encoder e(&out);
+  e.u32(static_cast<uint32_t>(heard.size()));
+  for (const auto& [osd, h] : heard) {
+    e.i32(osd);
+    e.bytes(h.encode());
+  }
+  return out;
+}
+
+Result<std::map<OsdId, PgHistory>> decode_heard_histories(std::string_view bytes) {
+  std::map<OsdId, PgHistory> heard;
+  Decoder d(bytes);
+  uint32_t n = d.count();
+  for (uint32_t k = 0; k < n && d.ok(); ++k) {
+    OsdId osd = d.i32();
+    auto h = PgHistory::decode(d.bytes_view());
+    if (!h.ok()) return h.status();
+    heard[osd] = std::move(*h);
+  }
+  if (!d.ok()) return Status::Corruption("truncated list of heard PG histories");
+  return heard;
+}
+
 void OsdService::history_changed(const Pg& pg) {
   history_dirty_.insert(pg.id);
   ++history_seq_;
@@ -318,7 +351,14 @@ awaitable<void> OsdService::history_writer() {
     Transaction txn;
     for (PgId id : history_dirty_) {
       auto it = pgs_.find(id);
-      if (it != pgs_.end()) txn.meta_put(it->second->cid, "history", it->second->history.encode());
+      if (it == pgs_.end()) continue;
+      const Pg& pg = *it->second;
+      txn.meta_put(pg.cid, "history", pg.history.encode());
+      if (pg.heard_histories.empty()) {
+        txn.meta_rm(pg.cid, "heard");
+      } else {
+        txn.meta_put(pg.cid, "heard", encode_heard_histories(pg.heard_histories));
+      }
     }
     history_dirty_.clear();
     Status st = co_await net::run_blocking(store_pool_, [&]() {

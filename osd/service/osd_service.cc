@@ -135,6 +135,13 @@ Status OsdService::load_pgs() {
       if (!h.ok()) return Status::Corruption("PG " + pg->id.to_string() + ": " + h.status().message());
       pg->history = std::move(*h);
     }
+    auto heard = store_->meta_get(cid, "heard");
+    if (heard.ok()) {
+      auto h = decode_heard_histories(*heard);
+      // Forgetting them could let peering go active without acked writes.
+      if (!h.ok()) return Status::Corruption("PG " + pg->id.to_string() + ": " + h.status().message());
+      pg->heard_histories = std::move(*h);
+    }
     auto scrub = store_->meta_get(cid, "scrub");
     if (scrub.ok() && !pg->scrub_stamps.decode(*scrub)) {
       spdlog::warn("PG {}: unreadable scrub stamps; scheduling it as never scrubbed", pg->id.to_string());

@@ -74,6 +74,10 @@ struct OsdOptions {
 
 enum class PgState { kPeering, kActive, kReplica, kStray };
 
+// The "heard" PG meta value.
+std::string encode_heard_histories(const std::map<OsdId, PgHistory>& heard);
+Result<std::map<OsdId, PgHistory>> decode_heard_histories(std::string_view bytes);
+
 struct Pg {
   explicit Pg(boost::asio::any_io_executor ex) : state_changed(ex) {}
   PgId id;
@@ -100,7 +104,8 @@ struct Pg {
   // reachable member. The PG is "down" until one of these OSDs is back.
   std::set<OsdId> blocked_by;
   // Histories other members sent this primary (until the PG is clean): they
-  // keep counting when those members go down (not persisted).
+  // keep counting when those members go down, and across our restarts
+  // (meta "heard").
   std::map<OsdId, PgHistory> heard_histories;
   std::vector<OsdId> acting;    // active primary: up members holding every acked write
   uint64_t last_update = 0;     // newest PG log version applied here
