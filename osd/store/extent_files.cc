@@ -15,7 +15,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "osd/store/object_store_impl.h"
 #include "osd/store/store_format.h"
@@ -44,6 +46,35 @@ std::string u64_value(uint64_t v) {
 }
 
 bool unlink_ok(const std::string& path) { return ::unlink(path.c_str()) == 0 || errno == ENOENT; }
+
+// O_DIRECT: the kernel copy into fresh page-cache pages was most of an OSD's
+// CPU under 4 MiB writes (perf: copy_folio_from_iter_atomic 68%); copying
+// into a reused, aligned buffer and DMA from there costs a fraction of it.
+constexpr size_t kDirectAlign = 4096;
+constexpr size_t kDirectChunk = 2 << 20;
+
+struct FreeDeleter {
+  void operator()(char* p) const { std::free(p); }
+};
+
+// Per store thread, reused so its pages stay mapped. nullptr if out of memory.
+char* staging_buffer() {
+  thread_local std::unique_ptr<char, FreeDeleter> buf(
+      static_cast<char*>(std::aligned_alloc(kDirectAlign, kDirectChunk)));
+  return buf.get();
+}
+
+// Writes all of data at offset; EINTR and short writes retried.
+int write_all(int fd, const char* data, size_t len, uint64_t offset) {
+  for (size_t done = 0; done < len;) {
+    ssize_t n = ::pwrite(fd, data + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    done += static_cast<size_t>(n);
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -166,18 +197,36 @@ void ExtentFiles::settle(uint64_t id) {
 
 Status ExtentFiles::create(uint64_t id, std::string_view data, bool sync) {
   std::string p = path(id);
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return from_errno(errno, "create " + p);
-  Status st;
-  for (size_t done = 0; done < data.size() && st.ok();) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      st = from_errno(errno, "write " + p);
-    } else {
-      done += static_cast<size_t>(n);
-    }
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
+  bool direct = fd >= 0;
+  if (fd < 0 && errno == EINVAL) {  // a filesystem without O_DIRECT (older tmpfs)
+    fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   }
+  if (fd < 0) return from_errno(errno, "create " + p);
+  char* buf = direct ? staging_buffer() : nullptr;
+  int err = 0;
+  size_t done = 0;
+  while (buf != nullptr && done < data.size() && err == 0) {
+    size_t n = std::min(kDirectChunk, data.size() - done);
+    size_t padded = (n + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+    std::memcpy(buf, data.data() + done, n);
+    std::memset(buf + n, 0, padded - n);  // the tail is cut off below
+    err = write_all(fd, buf, padded, done);
+    if (err == EINVAL && done == 0) {  // alignment the device does not take: buffered
+      err = 0;
+      buf = nullptr;
+      if (::fcntl(fd, F_SETFL, O_WRONLY) != 0) err = errno;
+      break;
+    }
+    if (err == 0) done += n;
+  }
+  if (err == 0 && done < data.size()) {
+    err = write_all(fd, data.data() + done, data.size() - done, done);
+  } else if (err == 0 && buf != nullptr && data.size() % kDirectAlign != 0 &&
+             ::ftruncate(fd, static_cast<off_t>(data.size())) != 0) {
+    err = errno;
+  }
+  Status st = err == 0 ? Status::Ok() : from_errno(err, "write " + p);
   if (st.ok() && sync && ::fdatasync(fd) != 0) st = from_errno(errno, "fdatasync " + p);
   ::close(fd);
   return st;

@@ -88,9 +88,13 @@ constexpr size_t kExtentReadChunk = 2 << 20;
 // from the data CF or an extent file, each verified against its crc. Sets
 // *from_extent when the failure came from an extent file (which a concurrent
 // overwrite may have released or punched after this onode was read).
-template <typename Fn>
+// dest(block, bytes) may name where the caller wants the `bytes` stored bytes
+// from `block` on (nullptr: anywhere): extent data is then read straight
+// there and fn's payload points into it.
+template <typename Dest, typename Fn>
 Status for_each_block(ObjectStore::Impl& s, rocksdb::ReadOptions ro, const std::string& okey,
-                      const Onode& o, uint32_t first, uint32_t last, bool* from_extent, Fn&& fn) {
+                      const Onode& o, uint32_t first, uint32_t last, bool* from_extent,
+                      Dest&& dest, Fn&& fn) {
   const uint32_t bs = o.block_size;
   auto ext = o.extents.lower_bound(first);
   const auto ext_end = o.extents.upper_bound(last);
@@ -108,16 +112,19 @@ Status for_each_block(ObjectStore::Impl& s, rocksdb::ReadOptions ro, const std::
            prev = run_end++) {
         bytes += run_end->second.len;
       }
-      buf.resize(bytes);
-      Status st = s.extents.read(ext->second.file, uint64_t{ext->second.file_block} * bs, bytes,
-                                 buf.data());
+      char* to = dest(ext->first, bytes);
+      if (to == nullptr) {
+        buf.resize(bytes);
+        to = buf.data();
+      }
+      Status st = s.extents.read(ext->second.file, uint64_t{ext->second.file_block} * bs, bytes, to);
       if (!st.ok()) {
         *from_extent = true;
         return st;
       }
       size_t pos = 0;
       for (; ext != run_end; ++ext) {
-        std::string_view payload(buf.data() + pos, ext->second.len);
+        std::string_view payload(to + pos, ext->second.len);
         if (crc32c(payload) != ext->second.crc) {
           *from_extent = true;
           return Status::Corruption("extent block: crc32c mismatch");
@@ -149,18 +156,18 @@ Status for_each_block(ObjectStore::Impl& s, rocksdb::ReadOptions ro, const std::
   return extents_before(uint64_t{last} + 1);
 }
 
-// Runs read_once(ro, onode) on a snapshot; if it failed on an extent file and
-// the object changed meanwhile (an overwrite released the file), runs it again
-// on a fresh snapshot. A missing file of an unchanged object is corruption.
+// Runs read_once(ro, onode, &from_extent) on a snapshot, without the
+// object's lock. If it failed on an extent file — which an overwrite may have
+// released or punched after the snapshot was taken — runs it once more under
+// the object's stripe lock, which writers hold until their releases are done:
+// that answer is final.
 template <typename Fn>
-Status with_onode_retrying(ObjectStore::Impl& s, const std::string& okey, bool fill_cache,
-                           Fn&& read_once) {
-  std::string seen;
-  Status failed;
-  auto as_read_error = [](const Status& st) {
-    return st.is(Code::kNotFound) ? Status::Corruption(st.message()) : st;
-  };
+Status with_onode_retrying(ObjectStore::Impl& s, CollectionId c, std::string_view name,
+                           bool fill_cache, Fn&& read_once) {
+  const std::string okey = format::object_key(c, name);
   for (int attempt = 0;; ++attempt) {
+    std::unique_lock<std::mutex> lock;
+    if (attempt > 0) lock = std::unique_lock(s.stripes[ObjectStore::Impl::stripe_of(c, name)]);
     rocksdb::ManagedSnapshot snap(s.db);
     rocksdb::ReadOptions ro;
     ro.snapshot = snap.snapshot();  // onode and blocks from one point in time
@@ -169,14 +176,14 @@ Status with_onode_retrying(ObjectStore::Impl& s, const std::string& okey, bool f
     rocksdb::Status rs = s.db->Get(ro, s.onode_cf, okey, &v);
     if (rs.IsNotFound()) return Status::NotFound("object not found");
     if (!rs.ok()) return from_rocksdb(rs, "get onode");
-    if (attempt > 0 && v.ToStringView() == seen) return as_read_error(failed);
     Onode o;
     CAIRN_RETURN_IF_ERROR(Onode::decode(v.ToStringView(), &o));
     bool from_extent = false;
     Status st = read_once(ro, o, &from_extent);
-    if (st.ok() || !from_extent || attempt == 3) return as_read_error(st);
-    seen.assign(v.data(), v.size());
-    failed = std::move(st);
+    if (st.ok() || !from_extent || attempt > 0) {
+      // A missing extent file of a committed onode is lost data.
+      return st.is(Code::kNotFound) ? Status::Corruption(st.message()) : st;
+    }
   }
 }
 
@@ -319,22 +326,26 @@ Result<std::string> ObjectStore::read(CollectionId c, std::string_view name, uin
   const std::string okey = format::object_key(c, name);
   std::string out;
   Status st = with_onode_retrying(
-      *impl_, okey, true, [&](const rocksdb::ReadOptions& ro, const Onode& o, bool* from_extent) {
+      *impl_, c, name, true, [&](const rocksdb::ReadOptions& ro, const Onode& o, bool* from_extent) {
         out.clear();
         if (offset >= o.size) return Status::Ok();
         uint64_t end = (length == 0 || length > o.size - offset) ? o.size : offset + length;
         out.assign(end - offset, '\0');  // holes stay zero
         const uint32_t bs = o.block_size;
+        // Blocks wholly inside the range are read in place: no copy.
+        auto dest = [&](uint32_t block, size_t bytes) -> char* {
+          uint64_t b0 = uint64_t{block} * bs;
+          return b0 >= offset && b0 + bytes <= end ? out.data() + (b0 - offset) : nullptr;
+        };
         return for_each_block(*impl_, ro, okey, o, static_cast<uint32_t>(offset / bs),
-                              static_cast<uint32_t>((end - 1) / bs), from_extent,
+                              static_cast<uint32_t>((end - 1) / bs), from_extent, dest,
                               [&](uint32_t block, std::string_view payload) {
                                 uint64_t b0 = uint64_t{block} * bs;
                                 uint64_t from = std::max(b0, offset);
                                 uint64_t to = std::min(b0 + payload.size(), end);
-                                if (from < to) {
-                                  std::memcpy(out.data() + (from - offset),
-                                              payload.data() + (from - b0), to - from);
-                                }
+                                char* at = out.data() + (from - offset);
+                                const char* src = payload.data() + (from - b0);
+                                if (from < to && at != src) std::memcpy(at, src, to - from);
                               });
       });
   if (!st.ok()) return st;
@@ -354,13 +365,14 @@ Result<uint32_t> ObjectStore::checksum(CollectionId c, std::string_view name) {
   };
   // A scrub should not evict the working set: no block cache fill.
   Status st = with_onode_retrying(
-      *impl_, okey, false, [&](const rocksdb::ReadOptions& ro, const Onode& o, bool* from_extent) {
+      *impl_, c, name, false, [&](const rocksdb::ReadOptions& ro, const Onode& o, bool* from_extent) {
         crc = 0;
         pos = 0;
         const uint32_t bs = o.block_size;
         if (o.size > 0) {
           CAIRN_RETURN_IF_ERROR(for_each_block(
               *impl_, ro, okey, o, 0, o.num_blocks() - 1, from_extent,
+              [](uint32_t, size_t) -> char* { return nullptr; },
               [&](uint32_t block, std::string_view p) {
                 uint64_t b0 = uint64_t{block} * bs;
                 add_zeros(b0 - pos);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -1000,14 +1001,22 @@ TEST_F(ExtentTest, ReadersNeverSeeATornOrMissingOverwrite) {
   submit(std::move(t));
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0}, reads{0};
+  std::mutex mu;
+  std::string first_bad;
+  auto fail = [&](const std::string& what) {
+    std::lock_guard lock(mu);
+    if (bad++ == 0) first_bad = what;
+  };
   std::vector<std::thread> readers;
   for (int r = 0; r < 2; ++r) {
     readers.emplace_back([&] {
       while (!stop) {
         auto got = store_->read(kC, "o", 0, 0);
         auto crc = store_->checksum(kC, "o");
-        if (!got.ok() || (*got != a && *got != b)) ++bad;
-        if (!crc.ok() || (*crc != crc32c(a) && *crc != crc32c(b))) ++bad;
+        if (!got.ok()) fail("read: " + got.status().to_string());
+        if (got.ok() && *got != a && *got != b) fail("read: torn");
+        if (!crc.ok()) fail("checksum: " + crc.status().to_string());
+        if (crc.ok() && *crc != crc32c(a) && *crc != crc32c(b)) fail("checksum: torn");
         ++reads;
       }
     });
@@ -1025,7 +1034,7 @@ TEST_F(ExtentTest, ReadersNeverSeeATornOrMissingOverwrite) {
   }
   stop = true;
   for (auto& th : readers) th.join();
-  EXPECT_EQ(bad, 0) << "of " << reads << " reads";
+  EXPECT_EQ(bad, 0) << "of " << reads << " reads; first: " << first_bad;
 }
 
 TEST_F(ExtentTest, RandomizedAgainstModel) {
