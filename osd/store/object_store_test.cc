@@ -708,10 +708,12 @@ void ObjectStoreTest::randomized_against_model(size_t max_write) {
       }
     }
     submit(std::move(t));
-    if (step % 25 == 0) {
+    if (step % 5 == 0) {
       for (const auto& [n, m] : model) {
         ASSERT_BYTES_EQ(read_all(kC, n), m) << "step " << step << " object " << n;
         ASSERT_EQ(*store_->checksum(kC, n), crc32c(m));
+        Status inv = ObjectStoreTestPeer::check_extent_invariants(*store_, kC, n);
+        ASSERT_TRUE(inv.ok()) << "step " << step << " object " << n << ": " << inv.to_string();
       }
     }
   }

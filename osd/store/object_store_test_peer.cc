@@ -65,6 +65,22 @@ Result<std::string> ObjectStoreTestPeer::extent_file(ObjectStore& s, CollectionI
   return s.impl_->extents.path(it->second.file);
 }
 
+Status ObjectStoreTestPeer::check_extent_invariants(ObjectStore& s, CollectionId c,
+                                                    std::string_view name) {
+  auto o = onode_of(*s.impl_, c, name);
+  if (!o.ok()) return o.status().is(Code::kNotFound) ? Status::Ok() : o.status();
+  const std::string okey = format::object_key(c, name);
+  for (const auto& [b, ref] : o->extents) {
+    std::string v;
+    rocksdb::Status rs = s.impl_->db->Get(rocksdb::ReadOptions(), s.impl_->data_cf,
+                                          format::data_key(okey, b), &v);
+    if (!rs.IsNotFound()) {
+      return Status::Corruption("block " + std::to_string(b) + " is in an extent file and the data CF");
+    }
+  }
+  return Status::Ok();
+}
+
 std::string ObjectStoreTestPeer::extent_dir(ObjectStore& s) {
   return s.impl_->opts.dir + "/" + format::kExtentDir;
 }

@@ -24,6 +24,9 @@ class ObjectStoreTestPeer {
   static Result<std::string> extent_file(ObjectStore& s, CollectionId c, std::string_view name,
                                          uint32_t block);
   static std::string extent_dir(ObjectStore& s);
+  // Corruption unless every block in an extent file has no data CF record
+  // (reads would hide such a stale record, a later truncate could expose it).
+  static Status check_extent_invariants(ObjectStore& s, CollectionId c, std::string_view name);
   // Writes an extent file the way submit does but never commits a batch
   // referencing it: the state a crash between the two leaves. Returns its id.
   static Result<uint64_t> write_orphan_extent(ObjectStore& s, std::string_view data);

@@ -11,9 +11,9 @@
 // file is written and synced while the ops are applied, the onode's extent
 // refs point at it, and the batch adds its 'E' key; files an object stops
 // referencing are unlinked only after the batch committed.
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -165,14 +165,17 @@ void TxnBuilder::put_block(const std::string& okey, OnodeState& st, uint32_t blo
 void TxnBuilder::delete_blocks(const std::string& okey, OnodeState& st, uint32_t from,
                                uint32_t to) {
   auto& ext = st.onode.extents;
-  ext.erase(ext.lower_bound(from), ext.lower_bound(to));
   // Point deletes, not DeleteRange: the range is bounded by the object size,
   // and many range tombstones slow down every read of the column family.
+  // None for blocks in extent files: they have no data CF record (or already
+  // a pending delete).
   std::string key = format::data_key(okey, 0);
   for (uint32_t b = from; b < to; ++b) {
+    if (ext.contains(b)) continue;
     format::set_data_key_block(&key, b);
     blocks_[key] = std::nullopt;
   }
+  ext.erase(ext.lower_bound(from), ext.lower_bound(to));
 }
 
 Status TxnBuilder::write(CollectionId c, const std::string& okey, OnodeState& st, uint64_t off,
@@ -207,7 +210,13 @@ Status TxnBuilder::write_extent(const std::string& okey, OnodeState& st, uint64_
     format::ExtentRef ref{*id, i, static_cast<uint32_t>(piece.size()), crc32c(piece)};
     st.onode.extents[first + i] = ref;
     format::set_data_key_block(&key, first + i);
-    blocks_[key] = std::nullopt;  // a block lives in one place
+    // A block lives in one place. A new object has no data CF records, only
+    // maybe overlay ones from earlier ops.
+    if (st.existed) {
+      blocks_[key] = std::nullopt;
+    } else {
+      blocks_.erase(key);
+    }
   }
   st.onode.size = std::max(st.onode.size, off + data.size());
   st.dirty = true;
