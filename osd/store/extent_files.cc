@@ -205,6 +205,7 @@ Status ExtentFiles::create(uint64_t id, std::string_view data, bool sync) {
   if (fd < 0) return from_errno(errno, "create " + p);
   char* buf = direct ? staging_buffer() : nullptr;
   int err = 0;
+  if (direct && buf == nullptr && ::fcntl(fd, F_SETFL, O_WRONLY) != 0) err = errno;  // no memory
   size_t done = 0;
   while (buf != nullptr && done < data.size() && err == 0) {
     size_t n = std::min(kDirectChunk, data.size() - done);
