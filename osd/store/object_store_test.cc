@@ -724,7 +724,7 @@ void ObjectStoreTest::randomized_against_model(size_t max_write) {
 TEST_F(ObjectStoreTest, RandomizedAgainstModel) { randomized_against_model(3 * kBs); }
 
 // Extent files: writes of at least two whole 4 KiB blocks go to them.
-class ExtentTest : public ObjectStoreTest {
+class ObjectStoreExtentTest : public ObjectStoreTest {
  protected:
   void tune(Options& o) override { o.extent_min_bytes = 2 * kBs; }
   std::string extent_dir() { return ObjectStoreTestPeer::extent_dir(*store_); }
@@ -759,7 +759,7 @@ class ExtentTest : public ObjectStoreTest {
   }
 };
 
-TEST_F(ExtentTest, WriteFullGoesToOneFileReadsAndReopens) {
+TEST_F(ObjectStoreExtentTest, WriteFullGoesToOneFileReadsAndReopens) {
   std::string data = pattern(5 * kBs + 17, 1);  // short last block included
   Transaction t;
   t.write_full(kC, "o", data);
@@ -790,7 +790,7 @@ TEST_F(ExtentTest, WriteFullGoesToOneFileReadsAndReopens) {
   expect_files_exactly_referenced({"o", "s"});
 }
 
-TEST_F(ExtentTest, OffsetWritesCoverWholeBlocksOnly) {
+TEST_F(ObjectStoreExtentTest, OffsetWritesCoverWholeBlocksOnly) {
   std::string m = pattern(10 * kBs, 3);
   Transaction t;
   t.write_full(kC, "o", m);
@@ -840,7 +840,7 @@ TEST_F(ExtentTest, OffsetWritesCoverWholeBlocksOnly) {
   expect_files_exactly_referenced({"o"});
 }
 
-TEST_F(ExtentTest, OverwriteAndRemoveReleaseFiles) {
+TEST_F(ObjectStoreExtentTest, OverwriteAndRemoveReleaseFiles) {
   Transaction t;
   t.write_full(kC, "o", pattern(6 * kBs, 6));
   submit(std::move(t));
@@ -882,7 +882,7 @@ TEST_F(ExtentTest, OverwriteAndRemoveReleaseFiles) {
   expect_files_exactly_referenced({"o", "p"});
 }
 
-TEST_F(ExtentTest, TruncateExtentBackedObject) {
+TEST_F(ObjectStoreExtentTest, TruncateExtentBackedObject) {
   std::string m = pattern(8 * kBs, 12);
   Transaction t;
   t.write_full(kC, "o", m);
@@ -907,7 +907,7 @@ TEST_F(ExtentTest, TruncateExtentBackedObject) {
   EXPECT_EQ(read_all(kC, "o"), "");
 }
 
-TEST_F(ExtentTest, RemoveCollectionDeletesExtentFiles) {
+TEST_F(ObjectStoreExtentTest, RemoveCollectionDeletesExtentFiles) {
   Transaction t;
   for (int i = 0; i < 5; ++i) t.write_full(kC, "o" + std::to_string(i), pattern(3 * kBs, i));
   t.write_full(kOther, "keep", pattern(3 * kBs, 99));
@@ -930,7 +930,7 @@ TEST_F(ExtentTest, RemoveCollectionDeletesExtentFiles) {
   EXPECT_EQ(store_->stats()->objects, 0u);
 }
 
-TEST_F(ExtentTest, OrphansOfACrashAreRemovedAtOpen) {
+TEST_F(ObjectStoreExtentTest, OrphansOfACrashAreRemovedAtOpen) {
   Transaction t;
   t.write_full(kC, "o", pattern(3 * kBs, 13));
   submit(std::move(t));
@@ -962,7 +962,7 @@ TEST_F(ExtentTest, OrphansOfACrashAreRemovedAtOpen) {
   EXPECT_BYTES_EQ(read_all(kC, "many"), pattern(2 * kBs, 1099));
 }
 
-TEST_F(ExtentTest, CorruptExtentBlockIsDetected) {
+TEST_F(ObjectStoreExtentTest, CorruptExtentBlockIsDetected) {
   std::string data = pattern(4 * kBs, 17);
   Transaction t;
   t.write_full(kC, "o", data);
@@ -996,7 +996,7 @@ TEST_F(ExtentTest, CorruptExtentBlockIsDetected) {
   EXPECT_BYTES_EQ(read_all(kC, "o"), data);
 }
 
-TEST_F(ExtentTest, ReadersNeverSeeATornOrMissingOverwrite) {
+TEST_F(ObjectStoreExtentTest, ReadersNeverSeeATornOrMissingOverwrite) {
   const std::string a = pattern(6 * kBs, 20), b = pattern(6 * kBs, 21);
   Transaction t;
   t.write_full(kC, "o", a);
@@ -1039,12 +1039,12 @@ TEST_F(ExtentTest, ReadersNeverSeeATornOrMissingOverwrite) {
   EXPECT_EQ(bad, 0) << "of " << reads << " reads; first: " << first_bad;
 }
 
-TEST_F(ExtentTest, RandomizedAgainstModel) {
+TEST_F(ObjectStoreExtentTest, RandomizedAgainstModel) {
   randomized_against_model(6 * kBs);
   expect_files_exactly_referenced({"a", "b", "c"});
 }
 
-TEST_F(ExtentTest, ReclaimSpaceAndStats) {
+TEST_F(ObjectStoreExtentTest, ReclaimSpaceAndStats) {
   uint64_t empty = store_->stats()->used_bytes;
   for (int i = 0; i < 20; ++i) {
     Transaction t;
@@ -1069,7 +1069,7 @@ TEST_F(ExtentTest, ReclaimSpaceAndStats) {
 
 // A full filesystem: the extent write fails with NoSpace, nothing is applied,
 // no file is left behind, and the store keeps working once space is freed.
-TEST_F(ExtentTest, NoSpaceOnAnExtentWriteIsAnError) {
+TEST_F(ObjectStoreExtentTest, NoSpaceOnAnExtentWriteIsAnError) {
   if (geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
   std::string mnt = dir_ + "/small";
   std::filesystem::create_directories(mnt);
