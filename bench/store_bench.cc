@@ -3,7 +3,11 @@
 //
 //   cairn-store-bench --dir=/path [--large-mib=1024] [--small-mib=64]
 //                     [--overwrite-mib=64] [--threads=8] [--block-size=65536]
-//                     [--min-blob-size=BYTES] [--gc-age-cutoff=F] [--modes=blob,noblob]
+//                     [--min-blob-size=BYTES] [--gc-age-cutoff=F]
+//                     [--modes=extent,blob,noblob]
+//
+// Modes: extent = the defaults (extent files for large writes, blob files for
+// the rest); blob = no extent files; noblob = neither.
 //
 // Phases per mode, each on the same fresh store and each ending with a
 // quiesce (memtables flushed, compactions finished) so its background cost is
@@ -54,14 +58,14 @@ struct Args {
   int threads = 8;
   uint32_t block_size = 64 * 1024;
   cairn::osd::Options store;  // defaults, overridden by --min-blob-size / --gc-age-cutoff
-  std::vector<std::string> modes = {"blob", "noblob"};
+  std::vector<std::string> modes = {"extent", "blob", "noblob"};
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "%s\nusage: cairn-store-bench --dir=PATH [--large-mib=N] [--small-mib=N] "
                "[--overwrite-mib=N] [--threads=N] [--block-size=BYTES] [--min-blob-size=BYTES] "
-               "[--gc-age-cutoff=F] [--modes=blob,noblob]\n",
+               "[--gc-age-cutoff=F] [--modes=extent,blob,noblob]\n",
                why);
   std::exit(2);
 }
@@ -92,7 +96,10 @@ Args parse(int argc, char** argv) {
     else if (k == "modes") {
       a.modes.clear();
       std::stringstream ss(v);
-      for (std::string m; std::getline(ss, m, ',');) a.modes.push_back(m);
+      for (std::string m; std::getline(ss, m, ',');) {
+        if (m != "extent" && m != "blob" && m != "noblob") usage(("unknown mode " + m).c_str());
+        a.modes.push_back(m);
+      }
     } else {
       usage(("unknown option --" + k).c_str());
     }
@@ -243,7 +250,8 @@ int main(int argc, char** argv) {
     cairn::osd::Options o = a.store;
     o.dir = dir;
     o.block_size = a.block_size;
-    o.enable_blob_files = (mode == "blob");
+    o.enable_blob_files = (mode != "noblob");
+    if (mode != "extent") o.extent_min_bytes = 0;
     auto opened = ObjectStore::open(o);
     if (!opened.ok()) die(opened.status(), "open");
     ObjectStore& store = **opened;

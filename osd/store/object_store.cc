@@ -81,11 +81,61 @@ Result<Onode> get_onode(ObjectStore::Impl& s, const rocksdb::ReadOptions& ro,
   return o;
 }
 
+// Reads and verifies up to this many bytes of one extent file at a time.
+constexpr size_t kExtentReadChunk = 2 << 20;
+
 // Calls fn(block, payload) for every stored block in [first, last] in order,
-// each verified against its crc.
-template <typename Fn>
+// from the data CF or an extent file, each verified against its crc. Sets
+// *from_extent when the failure came from an extent file (which a concurrent
+// overwrite may have released or punched after this onode was read).
+// dest(block, bytes) may name where the caller wants the `bytes` stored bytes
+// from `block` on (nullptr: anywhere): extent data is then read straight
+// there and fn's payload points into it.
+template <typename Dest, typename Fn>
 Status for_each_block(ObjectStore::Impl& s, rocksdb::ReadOptions ro, const std::string& okey,
-                      uint32_t bs, uint32_t first, uint32_t last, Fn&& fn) {
+                      const Onode& o, uint32_t first, uint32_t last, bool* from_extent,
+                      Dest&& dest, Fn&& fn) {
+  const uint32_t bs = o.block_size;
+  auto ext = o.extents.lower_bound(first);
+  const auto ext_end = o.extents.upper_bound(last);
+  std::string buf;
+  // Extent blocks before `until`, a few consecutive ones of a file per read.
+  auto extents_before = [&](uint64_t until) -> Status {
+    while (ext != ext_end && ext->first < until) {
+      auto run_end = std::next(ext);
+      size_t bytes = ext->second.len;
+      for (auto prev = ext; run_end != ext_end && run_end->first < until &&
+                            run_end->first == prev->first + 1 && prev->second.len == bs &&
+                            run_end->second.file == ext->second.file &&
+                            run_end->second.file_block == prev->second.file_block + 1 &&
+                            bytes + run_end->second.len <= kExtentReadChunk;
+           prev = run_end++) {
+        bytes += run_end->second.len;
+      }
+      char* to = dest(ext->first, bytes);
+      if (to == nullptr) {
+        buf.resize(bytes);
+        to = buf.data();
+      }
+      Status st = s.extents.read(ext->second.file, uint64_t{ext->second.file_block} * bs, bytes, to);
+      if (!st.ok()) {
+        *from_extent = true;
+        return st;
+      }
+      size_t pos = 0;
+      for (; ext != run_end; ++ext) {
+        std::string_view payload(to + pos, ext->second.len);
+        if (crc32c(payload) != ext->second.crc) {
+          *from_extent = true;
+          return Status::Corruption("extent block: crc32c mismatch");
+        }
+        fn(ext->first, payload);
+        pos += ext->second.len;
+      }
+    }
+    return Status::Ok();
+  };
+
   std::string upper_key = format::data_key(okey, last + 1);
   rocksdb::Slice upper(upper_key);
   ro.iterate_upper_bound = &upper;
@@ -96,11 +146,45 @@ Status for_each_block(ObjectStore::Impl& s, rocksdb::ReadOptions ro, const std::
         !format::data_key_block(it->key().ToStringView(), &block)) {
       return Status::Corruption("data block: bad key");
     }
+    CAIRN_RETURN_IF_ERROR(extents_before(block));
+    if (o.extents.contains(block)) continue;  // never both; the onode wins
     std::string_view payload;
     CAIRN_RETURN_IF_ERROR(format::decode_block(it->value().ToStringView(), bs, &payload));
     fn(block, payload);
   }
-  return from_rocksdb(it->status(), "iterate data blocks");
+  CAIRN_RETURN_IF_ERROR(from_rocksdb(it->status(), "iterate data blocks"));
+  return extents_before(uint64_t{last} + 1);
+}
+
+// Runs read_once(ro, onode, &from_extent) on a snapshot, without the
+// object's lock. If it failed on an extent file — which an overwrite may have
+// released or punched after the snapshot was taken — runs it once more under
+// the object's stripe lock, which writers hold until their releases are done:
+// that answer is final.
+template <typename Fn>
+Status with_onode_retrying(ObjectStore::Impl& s, CollectionId c, std::string_view name,
+                           bool fill_cache, Fn&& read_once) {
+  const std::string okey = format::object_key(c, name);
+  for (int attempt = 0;; ++attempt) {
+    std::unique_lock<std::mutex> lock;
+    if (attempt > 0) lock = std::unique_lock(s.stripes[ObjectStore::Impl::stripe_of(c, name)]);
+    rocksdb::ManagedSnapshot snap(s.db);
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap.snapshot();  // onode and blocks from one point in time
+    ro.fill_cache = fill_cache;
+    rocksdb::PinnableSlice v;
+    rocksdb::Status rs = s.db->Get(ro, s.onode_cf, okey, &v);
+    if (rs.IsNotFound()) return Status::NotFound("object not found");
+    if (!rs.ok()) return from_rocksdb(rs, "get onode");
+    Onode o;
+    CAIRN_RETURN_IF_ERROR(Onode::decode(v.ToStringView(), &o));
+    bool from_extent = false;
+    Status st = read_once(ro, o, &from_extent);
+    if (st.ok() || !from_extent || attempt > 0) {
+      // A missing extent file of a committed onode is lost data.
+      return st.is(Code::kNotFound) ? Status::Corruption(st.message()) : st;
+    }
+  }
 }
 
 }  // namespace
@@ -219,10 +303,18 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::open(const Options& opts) {
     uint64_t v = 0;
     if (fmt.size() != sizeof v) return Status::Corruption("store: bad format record");
     std::memcpy(&v, fmt.data(), sizeof v);
-    if (v != format::kStoreFormat) {
+    if (v == 1) {  // format 1 is format 2 without extent files: only the record changes
+      fmt.assign(sizeof format::kStoreFormat, '\0');
+      std::memcpy(fmt.data(), &format::kStoreFormat, sizeof format::kStoreFormat);
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      CAIRN_RETURN_IF_ERROR(from_rocksdb(
+          impl->db->Put(wo, impl->default_cf, format::kFormatKey, fmt), "upgrade format"));
+    } else if (v != format::kStoreFormat) {
       return Status::NotSupported("store: on-disk format " + std::to_string(v));
     }
   }
+  CAIRN_RETURN_IF_ERROR(impl->extents.open(opts.dir, impl->db, impl->default_cf));
   return std::unique_ptr<ObjectStore>(new ObjectStore(std::move(impl)));
 }
 
@@ -231,37 +323,38 @@ Status ObjectStore::submit(Transaction&& t) { return impl_->submit(std::move(t))
 Result<std::string> ObjectStore::read(CollectionId c, std::string_view name, uint64_t offset,
                                       uint64_t length) {
   CAIRN_RETURN_IF_ERROR(check_object(c, name));
-  rocksdb::ManagedSnapshot snap(impl_->db);
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap.snapshot();  // onode and blocks from one point in time
   const std::string okey = format::object_key(c, name);
-  auto o = get_onode(*impl_, ro, okey);
-  if (!o.ok()) return o.status();
-  if (offset >= o->size) return std::string();
-  uint64_t end = (length == 0 || length > o->size - offset) ? o->size : offset + length;
-  std::string out(end - offset, '\0');  // holes stay zero
-  const uint32_t bs = o->block_size;
-  CAIRN_RETURN_IF_ERROR(for_each_block(
-      *impl_, ro, okey, bs, static_cast<uint32_t>(offset / bs),
-      static_cast<uint32_t>((end - 1) / bs), [&](uint32_t block, std::string_view payload) {
-        uint64_t b0 = uint64_t{block} * bs;
-        uint64_t from = std::max(b0, offset);
-        uint64_t to = std::min(b0 + payload.size(), end);
-        if (from < to)
-          std::memcpy(out.data() + (from - offset), payload.data() + (from - b0), to - from);
-      }));
+  std::string out;
+  Status st = with_onode_retrying(
+      *impl_, c, name, true, [&](const rocksdb::ReadOptions& ro, const Onode& o, bool* from_extent) {
+        out.clear();
+        if (offset >= o.size) return Status::Ok();
+        uint64_t end = (length == 0 || length > o.size - offset) ? o.size : offset + length;
+        out.assign(end - offset, '\0');  // holes stay zero
+        const uint32_t bs = o.block_size;
+        // Blocks wholly inside the range are read in place: no copy.
+        auto dest = [&](uint32_t block, size_t bytes) -> char* {
+          uint64_t b0 = uint64_t{block} * bs;
+          return b0 >= offset && b0 + bytes <= end ? out.data() + (b0 - offset) : nullptr;
+        };
+        return for_each_block(*impl_, ro, okey, o, static_cast<uint32_t>(offset / bs),
+                              static_cast<uint32_t>((end - 1) / bs), from_extent, dest,
+                              [&](uint32_t block, std::string_view payload) {
+                                uint64_t b0 = uint64_t{block} * bs;
+                                uint64_t from = std::max(b0, offset);
+                                uint64_t to = std::min(b0 + payload.size(), end);
+                                char* at = out.data() + (from - offset);
+                                const char* src = payload.data() + (from - b0);
+                                if (from < to && at != src) std::memcpy(at, src, to - from);
+                              });
+      });
+  if (!st.ok()) return st;
   return out;
 }
 
 Result<uint32_t> ObjectStore::checksum(CollectionId c, std::string_view name) {
   CAIRN_RETURN_IF_ERROR(check_object(c, name));
-  rocksdb::ManagedSnapshot snap(impl_->db);
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap.snapshot();
-  ro.fill_cache = false;  // a scrub should not evict the working set
   const std::string okey = format::object_key(c, name);
-  auto o = get_onode(*impl_, ro, okey);
-  if (!o.ok()) return o.status();
   static const std::string kZeros(64 * 1024, '\0');
   uint32_t crc = 0;
   uint64_t pos = 0;  // bytes covered so far
@@ -270,18 +363,28 @@ Result<uint32_t> ObjectStore::checksum(CollectionId c, std::string_view name) {
       crc = crc32c(std::string_view(kZeros).substr(0, std::min<uint64_t>(n, kZeros.size())), crc);
     }
   };
-  const uint32_t bs = o->block_size;
-  if (o->size > 0) {
-    CAIRN_RETURN_IF_ERROR(for_each_block(
-        *impl_, ro, okey, bs, 0, o->num_blocks() - 1, [&](uint32_t block, std::string_view p) {
-          uint64_t b0 = uint64_t{block} * bs;
-          add_zeros(b0 - pos);
-          p = p.substr(0, std::min<uint64_t>(p.size(), o->size - b0));
-          crc = crc32c(p, crc);
-          pos = b0 + p.size();
-        }));
-  }
-  add_zeros(o->size - pos);
+  // A scrub should not evict the working set: no block cache fill.
+  Status st = with_onode_retrying(
+      *impl_, c, name, false, [&](const rocksdb::ReadOptions& ro, const Onode& o, bool* from_extent) {
+        crc = 0;
+        pos = 0;
+        const uint32_t bs = o.block_size;
+        if (o.size > 0) {
+          CAIRN_RETURN_IF_ERROR(for_each_block(
+              *impl_, ro, okey, o, 0, o.num_blocks() - 1, from_extent,
+              [](uint32_t, size_t) -> char* { return nullptr; },
+              [&](uint32_t block, std::string_view p) {
+                uint64_t b0 = uint64_t{block} * bs;
+                add_zeros(b0 - pos);
+                p = p.substr(0, std::min<uint64_t>(p.size(), o.size - b0));
+                crc = crc32c(p, crc);
+                pos = b0 + p.size();
+              }));
+        }
+        add_zeros(o.size - pos);
+        return Status::Ok();
+      });
+  if (!st.ok()) return st;
   return crc;
 }
 
@@ -457,17 +560,21 @@ Result<StoreStats> ObjectStore::stats() {
       st.used_bytes += v;
     }
   }
-  std::string v;
-  rocksdb::Status rs =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->default_cf, format::kObjectCountKey, &v);
-  if (rs.ok()) {
+  auto counter = [&](std::string_view key, uint64_t* out) -> Status {
+    std::string v;
+    rocksdb::Status rs = impl_->db->Get(rocksdb::ReadOptions(), impl_->default_cf, key, &v);
+    if (rs.IsNotFound()) return Status::Ok();
+    CAIRN_RETURN_IF_ERROR(from_rocksdb(rs, "read counter"));
     int64_t n = 0;
-    if (v.size() != sizeof n) return Status::Corruption("bad object counter");
+    if (v.size() != sizeof n) return Status::Corruption("bad counter " + std::string(key));
     std::memcpy(&n, v.data(), sizeof n);
-    st.objects = n > 0 ? static_cast<uint64_t>(n) : 0;
-  } else if (!rs.IsNotFound()) {
-    return from_rocksdb(rs, "object counter");
-  }
+    *out = n > 0 ? static_cast<uint64_t>(n) : 0;
+    return Status::Ok();
+  };
+  CAIRN_RETURN_IF_ERROR(counter(format::kObjectCountKey, &st.objects));
+  uint64_t extent_bytes = 0;
+  CAIRN_RETURN_IF_ERROR(counter(format::kExtentBytesKey, &extent_bytes));
+  st.used_bytes += extent_bytes;
   struct statvfs fs;
   if (::statvfs(impl_->opts.dir.c_str(), &fs) != 0) {
     return Status::IoError("statvfs " + impl_->opts.dir + ": " + std::strerror(errno));

@@ -126,8 +126,9 @@ class Transaction {
 };
 
 struct StoreStats {
-  uint64_t used_bytes =
-      0;                 // live SST + blob file bytes (physical, incl. garbage not yet collected)
+  // Live SST + blob file bytes (physical, incl. garbage not yet collected)
+  // plus the referenced bytes of extent files.
+  uint64_t used_bytes = 0;
   uint64_t objects = 0;  // exact count of objects
   uint64_t fs_total_bytes = 0;  // of the filesystem holding Options::dir
   uint64_t fs_avail_bytes = 0;
@@ -148,6 +149,14 @@ struct Options {
   // Data block values at least this big go to blob files (written once, not
   // rewritten by compaction). Default: 16 KiB.
   uint64_t min_blob_size = 16 * 1024;
+  // Writes that put at least this many bytes into whole blocks (or into
+  // blocks up to the object's end, e.g. any write_full this big) go to an
+  // extent file beside RocksDB: written once and synced before the commit
+  // that references it, instead of going through the WAL and then a blob
+  // file. Below it, a file per write (create, sync, inode, 4 KiB rounding,
+  // an open per read) costs more than RocksDB's group-committed path.
+  // 0 = never. Default: 256 KiB.
+  uint64_t extent_min_bytes = 256 * 1024;
   // Store big data blocks in blob files (BlobDB). Default: true. The
   // benchmark turns it off to measure what it saves.
   bool enable_blob_files = true;

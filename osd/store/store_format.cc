@@ -1,6 +1,8 @@
 #include "osd/store/store_format.h"
 
+#include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "common/codec.h"
 #include "common/crc32c.h"
@@ -18,6 +20,8 @@ uint32_t get_be32(const char* p) {
   auto u = reinterpret_cast<const unsigned char*>(p);
   return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | u[3];
 }
+
+uint64_t get_be64(const char* p) { return uint64_t{get_be32(p)} << 32 | get_be32(p + 4); }
 
 uint32_t get_le32(const char* p) {
   uint32_t v;
@@ -106,10 +110,29 @@ std::string meta_key(CollectionId c, std::string_view key) {
   return k;
 }
 
+std::string extent_key(char prefix, uint64_t id) {
+  std::string k(1, prefix);
+  put_be32(&k, static_cast<uint32_t>(id >> 32));
+  put_be32(&k, static_cast<uint32_t>(id));
+  return k;
+}
+
+bool decode_extent_key(std::string_view key, uint64_t* id) {
+  if (key.size() != 9) return false;
+  *id = get_be64(key.data() + 1);
+  return true;
+}
+
+std::string extent_file_name(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
 std::string Onode::encode() const {
   std::string out;
   Encoder e(&out);
-  e.u8(kOnodeVersion);
+  e.u8(extents.empty() ? kOnodeVersion : kOnodeVersionExtents);
   e.u8(flags);
   e.u32(block_size);
   e.u64(size);
@@ -120,13 +143,37 @@ std::string Onode::encode() const {
     e.bytes(k);
     e.bytes(v);
   }
+  if (extents.empty()) return out;
+  // Runs: one header per stretch of consecutive blocks of one file.
+  std::string runs;
+  Encoder r(&runs);
+  uint32_t nruns = 0;
+  for (auto it = extents.begin(); it != extents.end();) {
+    auto end = std::next(it);
+    auto last = it;
+    while (end != extents.end() && last->second.len == block_size &&
+           end->first == last->first + 1 && end->second.file == it->second.file &&
+           end->second.file_block == last->second.file_block + 1) {
+      last = end++;
+    }
+    r.u64(it->second.file);
+    r.u32(it->first);
+    r.u32(it->second.file_block);
+    r.u32(static_cast<uint32_t>(std::distance(it, end)));
+    r.u32(last->second.len);
+    for (auto b = it; b != end; ++b) r.u32(b->second.crc);
+    ++nruns;
+    it = end;
+  }
+  e.u32(nruns);
+  e.raw(runs);
   return out;
 }
 
 Status Onode::decode(std::string_view v, Onode* out) {
   Decoder d(v);
   uint8_t ver = d.u8();
-  if (d.ok() && ver != kOnodeVersion) {
+  if (d.ok() && ver != kOnodeVersion && ver != kOnodeVersionExtents) {
     return Status::Corruption("onode: unknown version " + std::to_string(ver));
   }
   out->flags = d.u8();
@@ -139,6 +186,33 @@ Status Onode::decode(std::string_view v, Onode* out) {
   for (uint32_t i = 0; i < n && d.ok(); ++i) {
     std::string k = d.bytes();
     out->xattrs[std::move(k)] = d.bytes();
+  }
+  out->extents.clear();
+  if (d.ok() && out->block_size >= kMinBlockSize && out->block_size <= kMaxBlockSize &&
+      (out->block_size & (out->block_size - 1)) == 0 && out->size <= kMaxObjectSize) {
+    const uint32_t bs = out->block_size;
+    uint32_t nruns = ver == kOnodeVersionExtents ? d.count() : 0;
+    uint64_t next_free = 0;  // runs are in block order and never overlap
+    for (uint32_t i = 0; i < nruns && d.ok(); ++i) {
+      ExtentRef ref;
+      ref.file = d.u64();
+      uint32_t first = d.u32();
+      ref.file_block = d.u32();
+      uint32_t n = d.count();
+      uint32_t last_len = d.u32();
+      if (!d.ok() || n == 0 || first < next_free || last_len == 0 || last_len > bs ||
+          (uint64_t{first} + n - 1) * bs + last_len > out->size ||
+          uint64_t{ref.file_block} + n > UINT32_MAX) {
+        return Status::Corruption("onode: bad extent run");
+      }
+      for (uint32_t b = 0; b < n && d.ok(); ++b) {
+        ref.len = b + 1 == n ? last_len : bs;
+        ref.crc = d.u32();
+        out->extents.emplace_hint(out->extents.end(), first + b, ref);
+        ++ref.file_block;
+      }
+      next_free = uint64_t{first} + n;
+    }
   }
   if (!d.done()) return Status::Corruption("onode: cannot decode");
   if (out->block_size < kMinBlockSize || out->block_size > kMaxBlockSize ||

@@ -18,7 +18,10 @@
 namespace cairn::osd::format {
 
 inline constexpr uint8_t kOnodeVersion = 1;
-inline constexpr uint64_t kStoreFormat = 1;
+inline constexpr uint8_t kOnodeVersionExtents = 2;  // written only by onodes with extent refs
+// 2: onodes may reference extent files. Format-1 stores are upgraded at open
+// (nothing to convert); a binary that knows only format 1 refuses format 2.
+inline constexpr uint64_t kStoreFormat = 2;
 inline constexpr size_t kCollPrefixLen = 8;
 inline constexpr size_t kBlockCrcLen = 4;
 inline constexpr uint32_t kMinBlockSize = 4 * 1024;
@@ -34,6 +37,17 @@ inline constexpr const char* kMetaCf = "meta";
 inline constexpr std::string_view kFormatKey = "F";              // u64 LE kStoreFormat
 inline constexpr std::string_view kObjectCountKey = "Cobjects";  // i64 LE, merge-added
 inline constexpr char kSuperblockPrefix = 'S';                   // 'S' + key
+// Extent files (see docs/on-disk-format.md "Extent files").
+inline constexpr std::string_view kExtentBytesKey = "Cextent_bytes";  // i64 LE, merge-added
+inline constexpr std::string_view kExtentNextKey = "Xnext";        // u64 LE: ids >= it never used
+inline constexpr std::string_view kExtentSettledKey = "Xsettled";  // u64 LE: ids < it settled
+inline constexpr char kExtentRefPrefix = 'E';      // 'E' + u64 BE id -> onode key of its object
+inline constexpr char kExtentDeletePrefix = 'D';   // 'D' + u64 BE id -> "": unlink pending
+inline constexpr const char* kExtentDir = "extents";
+std::string extent_key(char prefix, uint64_t id);
+bool decode_extent_key(std::string_view key, uint64_t* id);
+// "<16 hex digits>": fixed width, so name order is id order.
+std::string extent_file_name(uint64_t id);
 
 // Collection prefix: u32 BE pool, u32 BE pg. REQUIRES: pool >= 0.
 void append_coll(std::string* out, CollectionId c);
@@ -57,8 +71,20 @@ bool data_key_block(std::string_view data_key, uint32_t* block);
 std::string omap_key(std::string_view object_key, std::string_view key);
 std::string meta_key(CollectionId c, std::string_view key);
 
+// One object block whose bytes live in an extent file, not in the data CF.
+struct ExtentRef {
+  uint64_t file = 0;        // extent file id
+  uint32_t file_block = 0;  // at byte file_block * block_size of the file
+  uint32_t len = 0;         // stored bytes, 1..block_size; the rest reads as zeros
+  uint32_t crc = 0;         // crc32c of those bytes
+  bool operator==(const ExtentRef&) const = default;
+};
+
 // Onode value (LE via Encoder): u8 version, u8 flags, u32 block_size,
-// u64 size, u64 version, u64 mtime_ns, u32 n, n * (bytes key, bytes value).
+// u64 size, u64 version, u64 mtime_ns, u32 n, n * (bytes key, bytes value);
+// version 2 adds u32 runs, runs * (u64 file, u32 first_block, u32 file_block,
+// u32 n, u32 last_len, n * u32 crc): the extent refs, consecutive blocks of one
+// file per run, every block full but a run's last.
 struct Onode {
   static constexpr uint8_t kFlagOmap = 1;  // may have omap keys
   uint8_t flags = 0;
@@ -67,6 +93,9 @@ struct Onode {
   uint64_t version = 0;
   uint64_t mtime_ns = 0;
   std::map<std::string, std::string> xattrs;
+  // By object block. Invariant: such a block has no data CF record, and no
+  // stored byte lies at or past size.
+  std::map<uint32_t, ExtentRef> extents;
 
   std::string encode() const;
   static Status decode(std::string_view v, Onode* out);
