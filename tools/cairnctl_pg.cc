@@ -29,6 +29,7 @@ Result<std::vector<PgRow>> collect(client::Client* c) {
   if (reps.ok()) {
     for (const auto& r : *reps) {
       if (r.received_ms > 30000) continue;  // stale: that OSD is probably gone
+      if (r.map_epoch < m.epoch) continue;  // from before the current map (it may move the PG)
       for (const auto& p : r.pgs) stats[{r.osd, p.pool, p.pg}] = p;
     }
   }

@@ -158,6 +158,9 @@ ClusterStatus compute_status(const ClusterMap& map, const std::vector<MonProbe>&
       s.recovery.bytes_per_sec += r.recovery_bytes_per_sec;
     }
     if (r.received_ms > opts.report_stale_ms) continue;
+    // Written before the OSD saw the current map: a PG that map moved may
+    // still read active+clean there although it is about to backfill.
+    if (r.map_epoch < map.epoch) continue;
     for (const auto& pg : r.pgs) fresh_pgs[{r.osd, pg.pool, pg.pg}] = &pg;
   }
   if (s.recovery.objects_left > 0 && s.recovery.objects_per_sec > 0) {

@@ -60,6 +60,7 @@ std::vector<OsdReport> reports_for(const ClusterMap& m, const std::string& state
     if (!o.up) continue;
     OsdReport& r = by_osd[id];
     r.osd = id;
+    r.map_epoch = m.epoch;
     r.used_bytes = 100;
     r.total_bytes = 1000;
     r.avail_bytes = 900;
@@ -119,6 +120,16 @@ TEST(Health, NoReportsYetIsOnlyAWarning) {
   EXPECT_EQ(codes(s), (std::vector<std::string>{"PG_UNKNOWN"}));
   EXPECT_EQ(find(s, "PG_UNKNOWN")->message, "16 pgs unknown");
   EXPECT_EQ(s.pgs_by_state, (std::map<std::string, uint64_t>{{"unknown", 16}}));
+}
+
+TEST(Health, ReportsFromBeforeTheCurrentMapDoNotCount) {
+  ClusterMap m = make_map();
+  auto reps = reports_for(m, "active+clean");
+  reps[0].map_epoch = m.epoch - 1;  // this OSD has not seen the newest map yet
+  ClusterStatus s = compute_status(m, healthy_mons(), reps);
+  EXPECT_EQ(s.pgs_by_state["unknown"], reps[0].pgs.size());
+  EXPECT_EQ(s.pgs_by_state["active+clean"], 16u - reps[0].pgs.size());
+  EXPECT_NE(s.health, Severity::kOk);
 }
 
 TEST(Health, StaleReportsDoNotCount) {
