@@ -595,7 +595,7 @@ awaitable<Status> OsdService::push_all(PgPtr pg, OsdId to, uint64_t gen, PushHea
   while (!final_sent) {
     if (gen != pg->peering_gen) co_return Status::Unavailable("interval changed");
     // No throttle while setting the head: client I/O waits for this pass.
-    int pause_ms = client_ops_inflight_ > 0 ? opts_.recovery_sleep_ms : opts_.recovery_sleep_idle_ms;
+    int pause_ms = clients_active() ? opts_.recovery_sleep_ms : opts_.recovery_sleep_idle_ms;
     if (pause_ms > 0 && head == PushHead::kKeep) co_await sleep_for(Millis(pause_ms));
     co_await acquire_recovery_slot();
     struct Slot {

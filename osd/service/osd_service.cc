@@ -453,6 +453,7 @@ awaitable<void> OsdService::handle(net::ConnectionPtr conn, net::Frame frame) {
       ++client_ops_inflight_;
       OsdOpReply reply = co_await do_op(std::move(*r));
       --client_ops_inflight_;
+      last_client_op_ = std::chrono::steady_clock::now();
       op_latency_->observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       conn->reply(req, t, reply.encode());

@@ -257,6 +257,13 @@ class OsdService {
   bool reclaiming_ = false;
   net::awaitable<void> reclaim_space();
   size_t client_ops_inflight_ = 0;
+  std::chrono::steady_clock::time_point last_client_op_{};
+  // Clients count as active for a while after their last op: with a few ops
+  // in flight over many OSDs, each OSD is often between two of them.
+  bool clients_active() const {
+    return client_ops_inflight_ > 0 ||
+           std::chrono::steady_clock::now() - last_client_op_ < std::chrono::seconds(1);
+  }
   int scrubs_running_ = 0;  // manual and scheduled
   std::mt19937_64 rng_{std::random_device{}()};
   int recovery_active_ = 0;
