@@ -21,6 +21,15 @@
 
 namespace cairn::fs {
 
+// How far the kernel reads ahead of a sequential reader: up to this many
+// 1 MiB reads in flight per reader, against different objects and OSDs.
+inline constexpr uint32_t kReadaheadBytes = 8 << 20;
+
+// The kernel caps a FUSE mount's readahead at its 128 KiB default whatever
+// the daemon asks for at INIT: raise it in sysfs (the mount's bdi is named
+// after its device, found in /proc/self/mountinfo: never stat our own mount).
+void set_readahead(const std::string& mountpoint, uint32_t bytes);
+
 struct FuseOptions {
   std::string fs_name = "cairnfs";
   std::string subvolume;  // mount /volumes/NAME as the root
