@@ -687,8 +687,10 @@ void set_readahead(const std::string& mountpoint, uint32_t bytes) {
     fields >> id >> parent >> majmin >> root >> point;
     std::string unescaped;
     for (size_t k = 0; k < point.size(); ++k) {
-      if (point[k] == '\\' && k + 3 < point.size()) {
-        unescaped.push_back(static_cast<char>(std::stoi(point.substr(k + 1, 3), nullptr, 8)));
+      auto octal = [&](size_t at) { return at < point.size() && point[at] >= '0' && point[at] <= '7'; };
+      if (point[k] == '\\' && octal(k + 1) && octal(k + 2) && octal(k + 3)) {
+        unescaped.push_back(static_cast<char>((point[k + 1] - '0') * 64 + (point[k + 2] - '0') * 8 +
+                                              (point[k + 3] - '0')));
         k += 3;
       } else {
         unescaped.push_back(point[k]);
