@@ -15,8 +15,8 @@ PACKAGES=(
   awscli python3-boto3 s3cmd
   # block/NBD tests (tests/integration/nbd_test.sh): qemu-io/qemu-img, fio's nbd engine
   qemu-utils fio
-  # filesystem tests (tests/integration/fs_test.sh): setfattr/getfattr
-  attr
+  # filesystem tests (tests/integration/fs_test.sh): setfattr/getfattr, fincore
+  attr util-linux-extra
   # bench/block_bench.sh: `nbdkit memory` as the NBD protocol ceiling
   nbdkit
   # test tools

@@ -136,12 +136,15 @@ int run_holder(const std::string& sock, const std::string& mountpoint, int fuse_
   for (;;) {
     std::vector<pollfd> fds;
     fds.push_back({ls, POLLIN, 0});
-    fds.push_back({fuse_fd, 0, 0});  // errors only: the kernel ended the connection
     for (int a : attached) fds.push_back({a, POLLIN, 0});
     ::poll(fds.data(), fds.size(), 1000);
+    // The /dev/fuse descriptor is only checked, never waited on: a poller of
+    // it is woken by every request the kernel queues for the daemon.
+    pollfd dev{fuse_fd, 0, 0};  // errors only: the kernel ended the connection
+    ::poll(&dev, 1, 0);
     // Unmounted, or a new mount sits at the same place while ours is gone.
-    if (!is_mounted(mountpoint) || (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL))) break;
-    for (size_t k = 2; k < fds.size(); ++k) {
+    if (!is_mounted(mountpoint) || (dev.revents & (POLLERR | POLLHUP | POLLNVAL))) break;
+    for (size_t k = 1; k < fds.size(); ++k) {
       if (fds[k].revents != 0) {  // the serving cairn-fuse went away
         ::close(fds[k].fd);
         std::erase(attached, fds[k].fd);

@@ -382,6 +382,20 @@ bool MdsClient::wait_safe(std::chrono::milliseconds timeout) {
   uint64_t upto = state_->next_tid - 1;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto done = [&] { return state_->unsafe.empty() || state_->unsafe.begin()->first > upto; };
+  bool pending = false;
+  {
+    std::lock_guard lock(state_->mu);
+    pending = !done();
+  }
+  if (pending) {
+    // The MDS gathers journal entries nobody waits for into larger
+    // appends: say that we wait. (Its MdsSafe precedes the answer.)
+    MdsRequest sync;
+    sync.op = MdsOp::kSync;
+    sync.tid = state_->next_tid++;
+    auto r = rbd::block_on(cluster_, call_loop(state_, std::move(sync), timeout));
+    (void)r;
+  }
   for (;;) {
     {
       std::unique_lock lock(state_->mu);

@@ -54,6 +54,7 @@ enum class MdsOp : uint16_t {
   kWriteInline,   // ino, offset, value = bytes, attr.mtime_ns (kEInline: not inline, or too big)
   kUninline,      // ino, size = the version whose inline bytes the client wrote to the objects
   kNotifyAck,     // offset = the newest MdsNotify.seq the client has applied to its kernel cache
+  kSync,          // answered once every change answered before it is durable (fsync)
 };
 
 inline constexpr uint32_t kReaddirPlus = 1;  // kReaddir: also return each entry's inode

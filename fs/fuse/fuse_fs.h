@@ -21,6 +21,16 @@
 
 namespace cairn::fs {
 
+// How far the kernel reads ahead of a sequential reader: one 1 MiB read in
+// flight while the reader consumes the last. (One reader: +30 % over the
+// kernel's 128 KiB; 8 MiB gained no more and cost four readers 14 %.)
+inline constexpr uint32_t kReadaheadBytes = 1 << 20;
+
+// The kernel caps a FUSE mount's readahead at its 128 KiB default whatever
+// the daemon asks for at INIT: raise it in sysfs (the mount's bdi is named
+// after its device, found in /proc/self/mountinfo: never stat our own mount).
+void set_readahead(const std::string& mountpoint, uint32_t bytes);
+
 struct FuseOptions {
   std::string fs_name = "cairnfs";
   std::string subvolume;  // mount /volumes/NAME as the root

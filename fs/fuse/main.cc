@@ -207,6 +207,7 @@ int main(int argc, char** argv) {
       spdlog::warn("{}: this mount will not survive a cairn-fuse restart", st.to_string());
     }
   }
+  fs::set_readahead(mountpoint, fs::kReadaheadBytes);
   int holder_conn = fs::attach_to_holder(mountpoint);
   fs.attach(se);
   bool resent = held && fs::request_resend(fuse_session_fd(se));

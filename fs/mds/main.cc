@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
                  "After a takeover, wait this long for the previous MDS's clients to resend "
                  "their unsafe requests (default 10000)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{600000}));
+  app.add_option("--journal-batch-ms", mo.journal_batch_ms,
+                 "Let a change answered early wait this long for others to share its journal "
+                 "append, unless somebody waits for it (default 5; 0: append at once)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{100}));
   CLI11_PARSE(app, argc, argv);
   mo.name = "mds." + std::to_string(id);
   net::setup_logging(mo.name);

@@ -71,6 +71,8 @@ Mds::Mds(client::Client& cluster, MdsOptions opts, Metrics* metrics)
   next_notify_ = net::wall_ns();
   ops_total_ = &metrics_->counter("cairn_mds_requests_total", "Client requests served");
   journal_bytes_ = &metrics_->counter("cairn_mds_journal_bytes_total", "Bytes appended to the journal");
+  journal_appends_ = &metrics_->counter("cairn_mds_journal_appends_total",
+                                        "Journal appends (each carries a batch of entries)");
   metrics_->gauge_fn("cairn_mds_active", "1 while this MDS is the active one",
                      [this] { return state_ == "active" ? 1.0 : 0.0; });
 }
@@ -272,17 +274,27 @@ uint64_t Mds::submit(Txn txn, uint64_t session, uint64_t tid, std::string reply)
   uint64_t seq = next_seq_++;
   remember_reply(session, tid, seq, reply);
   in_flight_[seq] = session;
+  if (pending_.empty()) pending_since_ = std::chrono::steady_clock::now();
   pending_.push_back(JournalEntry{seq, std::move(txn), session, tid, std::move(reply)});
-  wake_journal_->notify_all();
+  if (pending_.size() == 1 || pending_.size() >= kMaxBatchEntries) wake_journal_->notify_all();
   return seq;
 }
 
 awaitable<Status> Mds::wait_durable(uint64_t seq) {
+  if (durable_seq_ >= seq) co_return Status::Ok();
+  // Someone waits: the journal stops gathering a batch and appends.
+  ++durable_waiters_;
+  wake_journal_->notify_all();
+  Status st = Status::Ok();
   while (durable_seq_ < seq) {
-    if (stopping_) co_return fatal_.ok() ? Status::Shutdown("MDS stopping") : fatal_;
+    if (stopping_) {
+      st = fatal_.ok() ? Status::Shutdown("MDS stopping") : fatal_;
+      break;
+    }
     co_await durable_->wait_for(milliseconds(1000));
   }
-  co_return Status::Ok();
+  --durable_waiters_;
+  co_return st;
 }
 
 uint64_t Mds::foreign_in_flight(uint64_t session, uint64_t below) const {
@@ -345,6 +357,15 @@ awaitable<void> Mds::journal_loop() {
       co_await wake_journal_->wait_for(milliseconds(500));
       continue;
     }
+    // Entries whose callers were answered early can wait a few ms for more
+    // to share their append; one somebody waits for (fsync, another
+    // client's request, a resend) cannot.
+    auto batch_until = pending_since_ + milliseconds(opts_.journal_batch_ms);
+    if (durable_waiters_ == 0 && pending_.size() < kMaxBatchEntries &&
+        std::chrono::steady_clock::now() < batch_until) {
+      co_await wake_journal_->wait_until(batch_until);
+      continue;
+    }
     size_t n = std::min(pending_.size(), kMaxBatchEntries);
     std::vector<JournalEntry> batch(std::make_move_iterator(pending_.begin()),
                                     std::make_move_iterator(pending_.begin() + n));
@@ -387,6 +408,7 @@ awaitable<void> Mds::journal_loop() {
     }
     segment_bytes_ += len;
     journal_bytes_->inc(len);
+    journal_appends_->inc(1);
     for (const JournalEntry& e : batch) {
       segment_last_seq_[segment_] = e.seq;
       for (const Update& u : e.updates) track_dirty(u);
@@ -785,6 +807,7 @@ void Mds::dispatch(const MdsRequest& req, const Caller& c, Session* s, MdsReply*
     case MdsOp::kSubvolRemove: e = ns_.subvolume_remove(c, req.name, txn); break;
     case MdsOp::kSubvolList: e = ns_.subvolume_list(&rep->inodes); break;
     case MdsOp::kStatus: rep->value = status_json(); break;
+    case MdsOp::kSync:  // handle() waits for the journal
     case MdsOp::kSessionOpen:
     case MdsOp::kSessionClose:
       break;  // handled by handle()
@@ -946,6 +969,7 @@ awaitable<void> Mds::handle(net::ConnectionPtr conn, net::Frame frame) {
   if (seq != 0 || (req->op != MdsOp::kRelease && req->op != MdsOp::kSetlk)) {
     wait_for = foreign_in_flight(session_id, seq != 0 ? seq : next_seq_);
   }
+  if (req->op == MdsOp::kSync) wait_for = next_seq_ - 1;  // this client's own changes too
   Status st = co_await wait_durable(wait_for);
   co_await wait_acks(session_id, std::move(targets));
   if (st.ok() && seq != 0 && durable_seq_ < seq) {

@@ -37,6 +37,10 @@ struct MdsOptions {
   // After a takeover, how long requests wait for the previous MDS's clients
   // to reconnect and resend the requests it had answered early.
   uint64_t reconnect_timeout_ms = 10000;
+  // How long a journal entry may wait for others to share its append when
+  // nobody waits for it to be durable (its caller was answered early).
+  // Fewer, larger appends: less OSD work per change.
+  uint64_t journal_batch_ms = 5;
 };
 
 std::string meta_pool_name(const std::string& fs);
@@ -137,6 +141,8 @@ class Mds {
   uint64_t segment_bytes_ = 0;
   std::map<uint64_t, uint64_t> segment_last_seq_;  // segment -> its newest seq
   std::vector<JournalEntry> pending_;
+  std::chrono::steady_clock::time_point pending_since_;  // when pending_ last became non-empty
+  size_t durable_waiters_ = 0;  // in wait_durable: append at once
   Dirty dirty_;  // durable changes not yet written to the objects
   std::vector<Purge> purges_;
   // Entries not yet durable: seq -> the session that made it (0: the MDS).
@@ -163,6 +169,7 @@ class Mds {
 
   Counter* ops_total_ = nullptr;
   Counter* journal_bytes_ = nullptr;
+  Counter* journal_appends_ = nullptr;
 };
 
 }  // namespace cairn::fs

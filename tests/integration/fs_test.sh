@@ -31,7 +31,7 @@ fail() {
 }
 ctl() { "$BIN/cairnctl" -c "$DIR/cairn.conf" "$@"; }
 step() { echo "[$(date +%T)] $*"; }
-for tool in fio setfattr getfattr setpriv fusermount3; do
+for tool in fio setfattr getfattr setpriv fusermount3 fincore; do
   command -v $tool >/dev/null || fail "$tool is missing: run scripts/install-deps.sh"
 done
 [ -e /dev/fuse ] || fail "/dev/fuse is missing"
@@ -63,6 +63,22 @@ cmp "$DIR/blob" "$B/blob" || fail "20 MB file differs between mounts"
 printf 'XYZ' | dd of="$B/blob" bs=1 seek=1000 conv=notrunc status=none
 printf 'XYZ' | dd of="$DIR/blob" bs=1 seek=1000 conv=notrunc status=none
 cmp "$DIR/blob" "$A/blob" || fail "A read stale data after B's overwrite (close-to-open)"
+
+step "page cache: kept across opens of an unchanged file, dropped once another mount changes it"
+resident() { fincore --bytes --noheadings --output RES "$1" | tr -d ' '; }
+head -c 8388608 /dev/urandom > "$DIR/cached"
+cp "$DIR/cached" "$A/cached"
+cat "$A/cached" > /dev/null
+cat "$A/cached" > /dev/null  # a second epoch: the pages must survive this open
+[ "$(resident "$A/cached")" = 8388608 ] \
+  || fail "A dropped its page cache of an unchanged file on open ($(resident "$A/cached") bytes cached)"
+cmp "$DIR/cached" "$B/cached" || fail "B reads A's file wrong"
+printf 'XYZ' | dd of="$B/cached" bs=1 seek=5000000 conv=notrunc status=none
+printf 'XYZ' | dd of="$DIR/cached" bs=1 seek=5000000 conv=notrunc status=none
+[ "$(resident "$A/cached")" = 0 ] || fail "A kept cached pages of a file B changed"
+cmp "$DIR/cached" "$A/cached" || fail "A read stale data after B's overwrite of a cached file"
+[ "$(resident "$A/cached")" = 8388608 ] || fail "A did not cache the file again"
+rm "$A/cached"
 
 step "a source tree with symlinks and hard links: untar, diff -r"
 mkdir -p "$DIR/src/tree/a/b/c" "$DIR/src/tree/empty"
