@@ -45,6 +45,24 @@ std::string u64_value(uint64_t v) {
   return s;
 }
 
+// Calls fn(id) for every extent key in [begin, end) of cf.
+template <typename Fn>
+Status for_each_extent_key(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std::string& begin,
+                           const std::string& end, Fn&& fn) {
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    uint64_t id = 0;
+    if (!format::decode_extent_key(it->key().ToStringView(), &id)) {
+      return Status::Corruption("store: bad extent key");
+    }
+    CAIRN_RETURN_IF_ERROR(fn(id, it->key()));
+  }
+  return from_rocksdb(it->status(), "list extent keys");
+}
+
 bool unlink_ok(const std::string& path) { return ::unlink(path.c_str()) == 0 || errno == ENOENT; }
 
 // O_DIRECT: the kernel copy into fresh page-cache pages was most of an OSD's
@@ -107,40 +125,23 @@ Status ExtentFiles::open(const std::string& db_dir, rocksdb::DB* db,
 
   rocksdb::WriteBatch batch;
   size_t removed = 0;
-  {  // Releases whose unlink may not have happened or not be durable.
-    std::string begin = format::extent_key(format::kExtentDeletePrefix, 0);
-    std::string end(1, format::kExtentDeletePrefix + 1);
-    rocksdb::Slice upper(end);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
-    for (it->Seek(begin); it->Valid(); it->Next()) {
-      uint64_t id = 0;
-      if (!format::decode_extent_key(it->key().ToStringView(), &id)) {
-        return Status::Corruption("store: bad extent delete key");
-      }
-      if (!unlink_ok(path(id))) return from_errno(errno, "remove " + path(id));
-      batch.Delete(cf, it->key());
-      ++removed;
-    }
-    CAIRN_RETURN_IF_ERROR(from_rocksdb(it->status(), "list extent deletes"));
-  }
+  // Releases whose unlink may not have happened or not be durable.
+  CAIRN_RETURN_IF_ERROR(for_each_extent_key(
+      db, cf, format::extent_key(format::kExtentDeletePrefix, 0),
+      std::string(1, format::kExtentDeletePrefix + 1), [&](uint64_t id, const rocksdb::Slice& key) {
+        if (!unlink_ok(path(id))) return from_errno(errno, "remove " + path(id));
+        batch.Delete(cf, key);
+        ++removed;
+        return Status::Ok();
+      }));
   if (settled < next) {  // ids handed out but not known settled: drop unreferenced files
     std::set<uint64_t> referenced;
-    std::string begin = format::extent_key(format::kExtentRefPrefix, settled);
-    std::string end = format::extent_key(format::kExtentRefPrefix, next);
-    rocksdb::Slice upper(end);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
-    for (it->Seek(begin); it->Valid(); it->Next()) {
-      uint64_t id = 0;
-      if (!format::decode_extent_key(it->key().ToStringView(), &id)) {
-        return Status::Corruption("store: bad extent ref key");
-      }
-      referenced.insert(id);
-    }
-    CAIRN_RETURN_IF_ERROR(from_rocksdb(it->status(), "list extent refs"));
+    CAIRN_RETURN_IF_ERROR(for_each_extent_key(
+        db, cf, format::extent_key(format::kExtentRefPrefix, settled),
+        format::extent_key(format::kExtentRefPrefix, next), [&](uint64_t id, const rocksdb::Slice&) {
+          referenced.insert(id);
+          return Status::Ok();
+        }));
     for (uint64_t id = settled; id < next; ++id) {
       if (referenced.contains(id)) continue;
       std::string p = path(id);

@@ -172,14 +172,10 @@ Status with_onode_retrying(ObjectStore::Impl& s, CollectionId c, std::string_vie
     rocksdb::ReadOptions ro;
     ro.snapshot = snap.snapshot();  // onode and blocks from one point in time
     ro.fill_cache = fill_cache;
-    rocksdb::PinnableSlice v;
-    rocksdb::Status rs = s.db->Get(ro, s.onode_cf, okey, &v);
-    if (rs.IsNotFound()) return Status::NotFound("object not found");
-    if (!rs.ok()) return from_rocksdb(rs, "get onode");
-    Onode o;
-    CAIRN_RETURN_IF_ERROR(Onode::decode(v.ToStringView(), &o));
+    auto o = get_onode(s, ro, okey);
+    if (!o.ok()) return o.status();
     bool from_extent = false;
-    Status st = read_once(ro, o, &from_extent);
+    Status st = read_once(ro, *o, &from_extent);
     if (st.ok() || !from_extent || attempt > 0) {
       // A missing extent file of a committed onode is lost data.
       return st.is(Code::kNotFound) ? Status::Corruption(st.message()) : st;
