@@ -8,13 +8,22 @@
 #include <string>
 #include <vector>
 
+#include "client/async.h"
 #include "client/client.h"
-#include "rbd/async.h"
+#include "common/lease.h"
 #include "rbd/core/header.h"
 #include "rbd/core/layout.h"
-#include "rbd/core/lock.h"
 
 namespace cairn::rbd {
+
+// The client library's coroutine helpers are rbd's vocabulary too.
+namespace asio = boost::asio;
+using asio::awaitable;
+using client::block_on;
+using client::op_status;
+using client::ops;
+using client::when_all;
+using client::when_all_bounded;
 
 struct CreateOptions {
   uint64_t size = 0;                             // bytes; required

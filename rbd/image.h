@@ -21,8 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "client/client.h"
-#include "rbd/admin.h"
-#include "rbd/async.h"
+#include "rbd/admin.h"  // also rbd's names for the client's coroutine helpers
 #include "rbd/core/header.h"
 #include "rbd/core/layout.h"
 

@@ -240,7 +240,7 @@ Status rbd_info(Context& ctx, client::Client* c, const RbdArgs& a) {
   auto vh = admin.info(spec->pool, spec->image);
   if (!vh.ok()) return vh.status();
   const auto& h = vh->header;
-  auto holder = rbd::decode_lock(vh->lock);
+  auto holder = decode_lock(vh->lock);
   std::string parent;
   if (h.parent) {
     auto d = admin.describe_parent(*h.parent);

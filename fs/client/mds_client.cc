@@ -16,8 +16,8 @@
 #include "common/net/sleep.h"
 #include "fs/core/locks.h"
 #include "fs/mds/mds.h"
-#include "rbd/async.h"
-#include "rbd/core/lock.h"
+#include "client/async.h"
+#include "common/lease.h"
 
 namespace cairn::fs {
 
@@ -112,11 +112,11 @@ awaitable<Result<std::string>> find_active(MdsClient* /*unused*/, client::Client
   if (!pool.ok()) co_return pool.status();
   ObjectOp get;
   get.code = OpCode::kGetXattr;
-  get.key = rbd::kLockXattr;
-  auto r = co_await cluster.async_execute(*pool, kMdsLockObject, rbd::ops(std::move(get)));
-  Status st = rbd::op_status(r);
+  get.key = kLockXattr;
+  auto r = co_await cluster.async_execute(*pool, kMdsLockObject, client::ops(std::move(get)));
+  Status st = client::op_status(r);
   if (!st.ok()) co_return Status::Unavailable("no active MDS for " + fs_name + " (" + st.to_string() + ")");
-  auto holder = rbd::decode_lock(r->results[0].data);
+  auto holder = decode_lock(r->results[0].data);
   if (!holder) co_return Status::Unavailable("no active MDS for " + fs_name);
   std::string addr = addr_from_owner(holder->owner);
   if (addr.empty()) co_return Status::Unavailable("malformed MDS lease holder " + holder->owner);
@@ -172,7 +172,7 @@ MdsClient::MdsClient(client::Client& cluster, std::string fs_name, std::string c
 MdsClient::~MdsClient() {
   state_->stopping = true;
   auto s = state_;
-  rbd::block_on(cluster_, [](std::shared_ptr<State> st) -> awaitable<bool> {
+  client::block_on(cluster_, [](std::shared_ptr<State> st) -> awaitable<bool> {
     st->pool->close_all();
     co_return true;
   }(s));
@@ -368,7 +368,7 @@ awaitable<Result<MdsReply>> call_loop(std::shared_ptr<MdsClient::State> s, MdsRe
 
 Result<MdsReply> MdsClient::call(MdsRequest req, std::chrono::milliseconds timeout) {
   if (req.op != MdsOp::kSessionOpen) req.tid = state_->next_tid++;
-  auto r = rbd::block_on(cluster_, call_loop(state_, std::move(req), timeout));
+  auto r = client::block_on(cluster_, call_loop(state_, std::move(req), timeout));
   if (unsafe_count() > kMaxUnsafe) wait_safe(timeout);
   return r;
 }
@@ -393,7 +393,7 @@ bool MdsClient::wait_safe(std::chrono::milliseconds timeout) {
     MdsRequest sync;
     sync.op = MdsOp::kSync;
     sync.tid = state_->next_tid++;
-    auto r = rbd::block_on(cluster_, call_loop(state_, std::move(sync), timeout));
+    auto r = client::block_on(cluster_, call_loop(state_, std::move(sync), timeout));
     (void)r;
   }
   for (;;) {
@@ -408,7 +408,7 @@ bool MdsClient::wait_safe(std::chrono::milliseconds timeout) {
     ping.tid = state_->next_tid++;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    auto r = rbd::block_on(cluster_, call_loop(state_, std::move(ping), left));
+    auto r = client::block_on(cluster_, call_loop(state_, std::move(ping), left));
     (void)r;
   }
 }

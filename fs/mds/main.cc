@@ -15,7 +15,7 @@
 #include "common/metrics.h"
 #include "common/net/daemon.h"
 #include "fs/mds/mds.h"
-#include "rbd/async.h"
+#include "client/async.h"
 
 using namespace cairn;
 
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
     }
     if (done.wait_for(std::chrono::seconds(0)) == std::future_status::ready) break;
   }
-  rbd::block_on(*client, [](fs::Mds* m) -> boost::asio::awaitable<bool> {
+  client::block_on(*client, [](fs::Mds* m) -> boost::asio::awaitable<bool> {
     co_await m->stop();
     co_return true;
   }(&mds));

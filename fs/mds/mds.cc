@@ -12,8 +12,8 @@
 
 #include "common/net/daemon.h"
 #include "common/net/sleep.h"
-#include "rbd/async.h"
-#include "rbd/core/lock.h"
+#include "client/async.h"
+#include "common/lease.h"
 
 namespace cairn::fs {
 
@@ -83,7 +83,7 @@ Mds::~Mds() = default;
 
 awaitable<Status> Mds::acquire_lease() {
   auto current = co_await cluster_.async_execute(
-      meta_, kMdsLockObject, rbd::ops(xattr_op(OpCode::kGetXattr, rbd::kLockXattr)));
+      meta_, kMdsLockObject, client::ops(xattr_op(OpCode::kGetXattr, kLockXattr)));
   std::string old;
   if (current.ok() && current->head.status.ok() && !current->results.empty() &&
       current->results[0].status.ok()) {
@@ -91,17 +91,17 @@ awaitable<Status> Mds::acquire_lease() {
   } else if (!current.ok()) {
     co_return current.status();
   }
-  auto holder = rbd::decode_lock(old);
+  auto holder = decode_lock(old);
   uint64_t now = wall_ms();
-  auto decision = rbd::decide_lock(holder, owner_, now);
-  if (decision == rbd::LockDecision::kBusy) {
+  auto decision = decide_lock(holder, owner_, now);
+  if (decision == LockDecision::kBusy) {
     co_return Status::Unavailable("held by " + holder->owner);
   }
-  std::string next = rbd::encode_lock(rbd::LockHolder{owner_, now + opts_.lease_ms});
-  std::vector<ObjectOp> cas = rbd::ops(xattr_op(OpCode::kCmpXattr, rbd::kLockXattr, old),
-                                       xattr_op(OpCode::kSetXattr, rbd::kLockXattr, next));
+  std::string next = encode_lock(LockHolder{owner_, now + opts_.lease_ms});
+  std::vector<ObjectOp> cas = client::ops(xattr_op(OpCode::kCmpXattr, kLockXattr, old),
+                                       xattr_op(OpCode::kSetXattr, kLockXattr, next));
   auto r = co_await cluster_.async_execute(meta_, kMdsLockObject, std::move(cas));
-  Status st = rbd::op_status(r);
+  Status st = client::op_status(r);
   if (st.ok()) lease_expires_ms_ = now + opts_.lease_ms;
   co_return st;
 }
@@ -137,8 +137,8 @@ awaitable<Result<std::map<std::string, std::string>>> Mds::read_omap(std::string
   std::map<std::string, std::string> all;
   std::string after;
   for (;;) {
-    auto r = co_await cluster_.async_execute(meta_, obj, rbd::ops(list_op(after, kDirPage)));
-    Status st = rbd::op_status(r);
+    auto r = co_await cluster_.async_execute(meta_, obj, client::ops(list_op(after, kDirPage)));
+    Status st = client::op_status(r);
     if (st.is(Code::kNotFound)) break;  // never written: empty
     if (!st.ok()) co_return st;
     OpResult& res = r->results[0];
@@ -177,8 +177,8 @@ awaitable<Status> Mds::load() {
   }
   // Journal head: the checkpointed sequence and the first live segment.
   auto head = co_await cluster_.async_execute(meta_, kJournalHead,
-                                              rbd::ops(op(OpCode::kGetXattrs)));
-  Status hst = rbd::op_status(head);
+                                              client::ops(op(OpCode::kGetXattrs)));
+  Status hst = client::op_status(head);
   if (hst.ok()) {
     const auto& kv = head->results[0].kvs;
     if (auto it = kv.find(kTailXattr); it != kv.end()) tail_seq_ = std::stoull(it->second);
@@ -200,14 +200,14 @@ awaitable<Status> Mds::replay_journal() {
   size_t replayed = 0;
   for (;;) {
     std::string obj = journal_object(seg);
-    auto stat = co_await cluster_.async_execute(meta_, obj, rbd::ops(op(OpCode::kStat)));
-    Status fst = rbd::op_status(stat);
+    auto stat = co_await cluster_.async_execute(meta_, obj, client::ops(op(OpCode::kStat)));
+    Status fst = client::op_status(stat);
     if (fst.is(Code::kNotFound)) {
       // Claim the next segment; if an old MDS got there first, replay it too.
-      std::vector<ObjectOp> create = rbd::ops(op(OpCode::kCreate),
+      std::vector<ObjectOp> create = client::ops(op(OpCode::kCreate),
                                               xattr_op(OpCode::kSetXattr, kOwnerXattr, owner_));
       auto c = co_await cluster_.async_execute(meta_, obj, std::move(create));
-      Status cst = rbd::op_status(c);
+      Status cst = client::op_status(c);
       if (cst.is(Code::kAlreadyExists)) continue;
       if (!cst.ok()) co_return cst;
       segment_ = seg;
@@ -217,12 +217,12 @@ awaitable<Status> Mds::replay_journal() {
     if (!fst.ok()) co_return fst;
     // Fence first, then read: a previous MDS that still thinks it is active
     // can no longer append what we would not see.
-    std::vector<ObjectOp> fence = rbd::ops(xattr_op(OpCode::kSetXattr, kOwnerXattr, owner_));
+    std::vector<ObjectOp> fence = client::ops(xattr_op(OpCode::kSetXattr, kOwnerXattr, owner_));
     auto f = co_await cluster_.async_execute(meta_, obj, std::move(fence));
-    fst = rbd::op_status(f);
+    fst = client::op_status(f);
     if (!fst.ok()) co_return fst;
-    auto r = co_await cluster_.async_execute(meta_, obj, rbd::ops(op(OpCode::kRead)));
-    Status rst = rbd::op_status(r);
+    auto r = co_await cluster_.async_execute(meta_, obj, client::ops(op(OpCode::kRead)));
+    Status rst = client::op_status(r);
     if (!rst.ok()) co_return rst;
     bool clean = false;
     auto entries = decode_records(r->results[0].data, &clean);
@@ -375,10 +375,10 @@ awaitable<void> Mds::journal_loop() {
 
     if (segment_bytes_ > 0 && segment_bytes_ + bytes.size() > kJournalSegmentBytes) {
       std::string next = journal_object(segment_ + 1);
-      std::vector<ObjectOp> create = rbd::ops(op(OpCode::kCreate),
+      std::vector<ObjectOp> create = client::ops(op(OpCode::kCreate),
                                               xattr_op(OpCode::kSetXattr, kOwnerXattr, owner_));
       auto c = co_await cluster_.async_execute(meta_, next, std::move(create));
-      Status cst = rbd::op_status(c);
+      Status cst = client::op_status(c);
       if (!cst.ok()) {
         fatal_ = Status::Conflict("cannot start journal segment " + next + ": " +
                                   cst.to_string() + " (another MDS took over?)");
@@ -388,14 +388,14 @@ awaitable<void> Mds::journal_loop() {
       segment_bytes_ = 0;
     }
     size_t len = bytes.size();
-    std::vector<ObjectOp> append = rbd::ops(xattr_op(OpCode::kCmpXattr, kOwnerXattr, owner_),
+    std::vector<ObjectOp> append = client::ops(xattr_op(OpCode::kCmpXattr, kOwnerXattr, owner_),
                                             data_op(OpCode::kAppend, std::move(bytes)));
     Status st;
     for (int attempt = 0;; ++attempt) {
       std::vector<ObjectOp> attempt_ops = append;
       auto r = co_await cluster_.async_execute(meta_, journal_object(segment_),
                                                std::move(attempt_ops));
-      st = rbd::op_status(r);
+      st = client::op_status(r);
       // Timeouts are retried (the op carries its id, so it applies once);
       // a fence or anything else ends this MDS.
       if (st.ok() || st.is(Code::kConflict) || attempt >= 3 || stopping_) break;
@@ -474,11 +474,11 @@ awaitable<Status> Mds::checkpoint() {
                         std::vector<ObjectOp> o) -> awaitable<Status> {
       std::string what = n;
       auto r = co_await c.async_execute(pool, std::move(n), std::move(o));
-      Status st = rbd::op_status(r);
+      Status st = client::op_status(r);
       co_return st.ok() ? st : Status(st.code(), what + ": " + st.message());
     }(cluster_, meta_, std::move(name), std::move(ops)));
   }
-  auto results = co_await rbd::when_all_bounded(std::move(writes), 16);
+  auto results = co_await client::when_all_bounded(std::move(writes), 16);
   for (const Status& st : results) {
     if (!st.ok()) {
       // Put the changes back so the next checkpoint retries them (newer
@@ -493,7 +493,7 @@ awaitable<Status> Mds::checkpoint() {
   // Removed directories' objects go once their entries are gone.
   for (Ino dir : removed_dirs) {
     if (ns_.find(dir) != nullptr) continue;
-    auto r = co_await cluster_.async_execute(meta_, dir_object(dir), rbd::ops(op(OpCode::kRemove)));
+    auto r = co_await cluster_.async_execute(meta_, dir_object(dir), client::ops(op(OpCode::kRemove)));
     (void)r;  // absent for files; a leftover directory object is harmless
   }
   // Segments whose entries are all checkpointed can go.
@@ -507,7 +507,7 @@ awaitable<Status> Mds::checkpoint() {
   head[kTailXattr] = std::to_string(upto);
   head[kSegXattr] = std::to_string(first);
   ObjectOp touch = op(OpCode::kTouch);
-  std::vector<ObjectOp> hops = rbd::ops(std::move(touch),
+  std::vector<ObjectOp> hops = client::ops(std::move(touch),
                                         xattr_op(OpCode::kSetXattr, kTailXattr, head[kTailXattr]),
                                         xattr_op(OpCode::kSetXattr, kSegXattr, head[kSegXattr]));
   if (d.max_ino != 0) hops.push_back(xattr_op(OpCode::kSetXattr, "max_ino", std::to_string(d.max_ino)));
@@ -515,11 +515,11 @@ awaitable<Status> Mds::checkpoint() {
   for (uint64_t id : known_sessions_) open_sessions += std::to_string(id) + " ";
   hops.push_back(xattr_op(OpCode::kSetXattr, kSessionsXattr, open_sessions));
   auto hr = co_await cluster_.async_execute(meta_, kJournalHead, std::move(hops));
-  Status hst = rbd::op_status(hr);
+  Status hst = client::op_status(hr);
   if (!hst.ok()) co_return hst;
   tail_seq_ = upto;
   for (uint64_t s = first_segment_; s < first; ++s) {
-    auto r = co_await cluster_.async_execute(meta_, journal_object(s), rbd::ops(op(OpCode::kRemove)));
+    auto r = co_await cluster_.async_execute(meta_, journal_object(s), client::ops(op(OpCode::kRemove)));
     (void)r;
     segment_last_seq_.erase(s);
   }
@@ -559,11 +559,11 @@ awaitable<Status> Mds::purge(const Purge& p) {
     tasks.push_back([](client::Client& c, PoolId pool, std::string n,
                        std::vector<ObjectOp> o) -> awaitable<Status> {
       auto r = co_await c.async_execute(pool, std::move(n), std::move(o));
-      Status st = rbd::op_status(r);
+      Status st = client::op_status(r);
       co_return st.is(Code::kNotFound) ? Status::Ok() : st;  // sparse: never written
     }(cluster_, data_, data_object(p.ino, objno), std::move(ops)));
   }
-  auto results = co_await rbd::when_all_bounded(std::move(tasks), 16);
+  auto results = co_await client::when_all_bounded(std::move(tasks), 16);
   for (const Status& st : results) {
     if (!st.ok()) co_return st;
   }
@@ -1118,9 +1118,9 @@ awaitable<void> Mds::stop() {
     Status st = co_await checkpoint();
     if (!st.ok()) spdlog::warn("final checkpoint: {}", st.to_string());
     // Hand the lease back at once rather than making a standby wait it out.
-    std::string mine = rbd::encode_lock(rbd::LockHolder{owner_, lease_expires_ms_});
-    std::vector<ObjectOp> release = rbd::ops(xattr_op(OpCode::kCmpXattr, rbd::kLockXattr, mine),
-                                             xattr_op(OpCode::kRmXattr, rbd::kLockXattr));
+    std::string mine = encode_lock(LockHolder{owner_, lease_expires_ms_});
+    std::vector<ObjectOp> release = client::ops(xattr_op(OpCode::kCmpXattr, kLockXattr, mine),
+                                             xattr_op(OpCode::kRmXattr, kLockXattr));
     auto r = co_await cluster_.async_execute(meta_, kMdsLockObject, std::move(release));
     (void)r;
   }

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include "rbd/core/header.h"
-#include "rbd/core/lock.h"
 
 namespace cairn::rbd {
 namespace {
@@ -130,20 +129,6 @@ TEST(Header, Corrupt) {
   EXPECT_TRUE(decode_header(bad).status().is(Code::kCorruption));
   h.features = 1ull << 40;
   EXPECT_TRUE(decode_header(encode_header(h)).status().is(Code::kNotSupported));
-}
-
-TEST(Lock, Decide) {
-  EXPECT_EQ(decide_lock(std::nullopt, "me", 100), LockDecision::kAcquire);
-  EXPECT_EQ(decide_lock(LockHolder{"me", 50}, "me", 100), LockDecision::kRenew);
-  EXPECT_EQ(decide_lock(LockHolder{"other", 150}, "me", 100), LockDecision::kBusy);
-  EXPECT_EQ(decide_lock(LockHolder{"other", 100}, "me", 100), LockDecision::kAcquire);
-  auto h = decode_lock(encode_lock(LockHolder{"nbd.0@host/ab cd", 1234}));
-  ASSERT_TRUE(h);
-  EXPECT_EQ(h->owner, "nbd.0@host/ab cd");
-  EXPECT_EQ(h->expires_ms, 1234u);
-  EXPECT_FALSE(decode_lock(""));
-  EXPECT_FALSE(decode_lock("noexpiry"));
-  EXPECT_FALSE(decode_lock("x 12a"));
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/net/daemon.h"
-#include "rbd/async.h"
+#include "client/async.h"
 #include "rbd/nbd/server.h"
 
 using namespace cairn;
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   std::string addr = "127.0.0.1:10809";
   std::string http_addr = "127.0.0.1:0";
   std::string conf;
-  uint64_t lease_ms = rbd::kDefaultLeaseMs;
+  uint64_t lease_ms = kDefaultLeaseMs;
   app.add_option("--id", id, "Gateway id (names the lock owner: nbd.ID)");
   app.add_option("--addr", addr, "NBD listen address IP:PORT (default 127.0.0.1:10809)");
   app.add_option("--http", http_addr, "Metrics/health address IP:PORT");
@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
   sigwait(&sigs, &sig);
   spdlog::info("signal {}: stopping", sig);
   healthy = false;
-  rbd::block_on(*client, [](nbd::Server* s) -> boost::asio::awaitable<bool> {
+  client::block_on(*client, [](nbd::Server* s) -> boost::asio::awaitable<bool> {
     co_await s->stop();
     co_return true;
   }(&server));

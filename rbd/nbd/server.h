@@ -29,7 +29,7 @@ using asio::awaitable;
 
 struct ServerOptions {
   std::string name = "nbd.0";  // lock owner prefix
-  uint64_t lease_ms = rbd::kDefaultLeaseMs;
+  uint64_t lease_ms = kDefaultLeaseMs;
   // Requests one connection may have in flight, and their payload bytes.
   size_t max_inflight = 64;
   uint64_t max_inflight_bytes = 256ull << 20;

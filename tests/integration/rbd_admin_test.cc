@@ -10,8 +10,8 @@ namespace cairn {
 namespace {
 
 Status set_lock(client::Client& c, PoolId pool, const std::string& id, const std::string& v) {
-  auto o = rbd::ops(ObjectOp{.code = OpCode::kSetXattr, .key = rbd::kLockXattr, .value = v});
-  return rbd::op_status(rbd::block_on(c, c.async_execute(pool, rbd::header_object(id), std::move(o))));
+  auto o = client::ops(ObjectOp{.code = OpCode::kSetXattr, .key = kLockXattr, .value = v});
+  return client::op_status(client::block_on(c, c.async_execute(pool, rbd::header_object(id), std::move(o))));
 }
 
 TEST(RbdLock, RenewalAdoptsItsOwnAppliedValueButNotAnothers) {
@@ -26,22 +26,22 @@ TEST(RbdLock, RenewalAdoptsItsOwnAppliedValueButNotAnothers) {
   PoolId pool = *c->pool_id("rbd");
   rbd::LockOptions me{"gw.0@test/aa", 5000};
   std::string held;
-  ASSERT_TRUE(rbd::block_on(*c, rbd::acquire_lock(*c, pool, h->id, me, &held)).ok());
+  ASSERT_TRUE(client::block_on(*c, rbd::acquire_lock(*c, pool, h->id, me, &held)).ok());
 
   // The OSD applied a renewal whose reply was lost: the lock holds our own,
   // newer value, not the one we remember.
-  std::string applied = rbd::encode_lock(rbd::LockHolder{me.owner, rbd::decode_lock(held)->expires_ms + 7});
+  std::string applied = encode_lock(LockHolder{me.owner, decode_lock(held)->expires_ms + 7});
   ASSERT_TRUE(set_lock(*c, pool, h->id, applied).ok());
-  Status st = rbd::block_on(*c, rbd::renew_lock(*c, pool, h->id, me, &held));
+  Status st = client::block_on(*c, rbd::renew_lock(*c, pool, h->id, me, &held));
   EXPECT_TRUE(st.ok()) << st.to_string();
-  ASSERT_TRUE(rbd::decode_lock(held));
-  EXPECT_EQ(rbd::decode_lock(held)->owner, me.owner);
+  ASSERT_TRUE(decode_lock(held));
+  EXPECT_EQ(decode_lock(held)->owner, me.owner);
   EXPECT_NE(held, applied);  // renewed on top of it
 
   // Someone else took it over: that is a real loss.
-  std::string theirs = rbd::encode_lock(rbd::LockHolder{"gw.1@other/bb", 1ull << 50});
+  std::string theirs = encode_lock(LockHolder{"gw.1@other/bb", 1ull << 50});
   ASSERT_TRUE(set_lock(*c, pool, h->id, theirs).ok());
-  st = rbd::block_on(*c, rbd::renew_lock(*c, pool, h->id, me, &held));
+  st = client::block_on(*c, rbd::renew_lock(*c, pool, h->id, me, &held));
   EXPECT_TRUE(st.is(Code::kConflict)) << st.to_string();
 }
 
@@ -61,11 +61,11 @@ TEST(RbdClone, StaleRegistrationsAreDroppedLiveClonesBlockUnprotect) {
   PoolId pool = *c->pool_id("rbd");
 
   // A clone that crashed between registering and creating its image.
-  auto vh = rbd::block_on(*c, rbd::read_header(*c, pool, h->id));
+  auto vh = client::block_on(*c, rbd::read_header(*c, pool, h->id));
   ASSERT_TRUE(vh.ok());
   uint64_t snap_id = vh->header.find_snap("s")->id;
   vh->header.children.push_back(rbd::ChildRef{"rbd", "deadbeef", snap_id});
-  ASSERT_TRUE(rbd::block_on(*c, rbd::write_header(*c, pool, vh->header, vh->gen)).ok());
+  ASSERT_TRUE(client::block_on(*c, rbd::write_header(*c, pool, vh->header, vh->gen)).ok());
   rbd::ImageSpec snap{"rbd", "par", "s"};
   auto kids = admin.children(snap);
   ASSERT_TRUE(kids.ok());
@@ -91,7 +91,7 @@ TEST(RbdClone, StaleRegistrationsAreDroppedLiveClonesBlockUnprotect) {
   ASSERT_TRUE(admin.remove("rbd", "kid").ok());
   st = admin.snap_protect("rbd", "par", "s", false);
   EXPECT_TRUE(st.ok()) << st.to_string();
-  vh = rbd::block_on(*c, rbd::read_header(*c, pool, h->id));
+  vh = client::block_on(*c, rbd::read_header(*c, pool, h->id));
   ASSERT_TRUE(vh.ok());
   EXPECT_TRUE(vh->header.children.empty());
   // A clone of an unprotected snapshot is refused.

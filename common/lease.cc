@@ -1,8 +1,8 @@
-#include "rbd/core/lock.h"
+#include "common/lease.h"
 
 #include <charconv>
 
-namespace cairn::rbd {
+namespace cairn {
 
 std::string encode_lock(const LockHolder& h) {
   return h.owner + " " + std::to_string(h.expires_ms);
@@ -27,4 +27,4 @@ LockDecision decide_lock(const std::optional<LockHolder>& cur, std::string_view 
   return LockDecision::kBusy;
 }
 
-}  // namespace cairn::rbd
+}  // namespace cairn

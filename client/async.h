@@ -1,4 +1,4 @@
-// Small coroutine helpers for the rbd library: run many object ops at once,
+// Small coroutine helpers for users of the client library (rbd, fs): run many object ops at once,
 // block a non-io thread on a coroutine, typed object-op wrappers.
 #pragma once
 
@@ -12,7 +12,7 @@
 #include "client/client.h"
 #include "common/status.h"
 
-namespace cairn::rbd {
+namespace cairn::client {
 
 namespace asio = boost::asio;
 using asio::awaitable;
@@ -47,4 +47,4 @@ std::vector<ObjectOp> ops(T&&... o) {
 // The first failing op's status (the request's own status first).
 Status op_status(const Result<OsdOpReply>& r);
 
-}  // namespace cairn::rbd
+}  // namespace cairn::client

@@ -1,4 +1,4 @@
-#include "rbd/async.h"
+#include "client/async.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
@@ -6,7 +6,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace cairn::rbd {
+namespace cairn::client {
 
 namespace {
 struct JoinState {
@@ -71,4 +71,4 @@ Status op_status(const Result<OsdOpReply>& r) {
   return Status::Ok();
 }
 
-}  // namespace cairn::rbd
+}  // namespace cairn::client

@@ -1,5 +1,6 @@
-// Exclusive lock as a lease: the holder writes "<owner> <expires_wall_ms>"
-// into the header's "lock" xattr with compare-and-set and renews it well
+// Exclusive ownership as a lease (an rbd image's exclusive lock, the active
+// MDS of a filesystem): the holder writes "<owner> <expires_wall_ms>" into
+// an object's "lock" xattr with compare-and-set and renews it well
 // before it expires. A holder whose renewal has not succeeded by its lease
 // end stops writing (it fences itself); anyone may take an expired lease.
 // Pure: the caller supplies the current value and the time.
@@ -10,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace cairn::rbd {
+namespace cairn {
 
 inline constexpr const char* kLockXattr = "lock";
 // Default lease: long enough to ride out a slow renewal, short enough that a
@@ -35,4 +36,4 @@ enum class LockDecision {
 LockDecision decide_lock(const std::optional<LockHolder>& current, std::string_view me,
                          uint64_t now_ms);
 
-}  // namespace cairn::rbd
+}  // namespace cairn
