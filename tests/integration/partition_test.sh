@@ -126,14 +126,17 @@ printf 'fsid = %s\nmon_addrs = %s\nkey_file = %s\n' "$FSID" "$MON_ADDRS" "$DIR/k
 
 start_mon() {
   local i=$1
-  on "mon$i" "$BIN/cairn-mon" --id "$i" --data "$DIR/mon.$i" --addr "${IP[mon$i]}:6789" \
+  # `ip netns exec` execs the daemon, so $! is the daemon itself (a function
+  # run in the background would be a subshell, and stopping it would orphan
+  # the daemon).
+  ip netns exec "$P-mon$i" "$BIN/cairn-mon" --id "$i" --data "$DIR/mon.$i" --addr "${IP[mon$i]}:6789" \
     --http "${IP[mon$i]}:8080" --key "$DIR/keyring" --fsid "$FSID" --peers "$PEERS" \
     >>"$DIR/log/mon.$i.log" 2>&1 &
   PID[mon$i]=$!
 }
 start_osd() {
   local i=$1
-  on "osd$i" "$BIN/cairn-osd" --id "$i" --data "$DIR/osd.$i" --addr "${IP[osd$i]}:6800" \
+  ip netns exec "$P-osd$i" "$BIN/cairn-osd" --id "$i" --data "$DIR/osd.$i" --addr "${IP[osd$i]}:6800" \
     --http "${IP[osd$i]}:8080" --host "node-$i" --key "$DIR/keyring" --mon "$MON_ADDRS" \
     >>"$DIR/log/osd.$i.log" 2>&1 &
   PID[osd$i]=$!
@@ -170,7 +173,7 @@ log "cluster up: 3 monitors, 4 OSDs, each in its own network namespace"
 # start_writer NAME HOST PREFIX [ARGS...]: overwrites PREFIX-0..23 until stopped.
 start_writer() {
   local name=$1 host=$2 prefix=$3; shift 3
-  on "$host" "$BIN/partition_client" write --conf "$DIR/cairn.conf" --pool data \
+  ip netns exec "$P-$host" "$BIN/partition_client" write --conf "$DIR/cairn.conf" --pool data \
     --prefix "$prefix" --objects 24 --threads 4 --log "$DIR/$name.acks" \
     --stop-file "$DIR/$name.stop" "$@" >"$DIR/$name.out" 2>&1 &
   PID[w-$name]=$!
