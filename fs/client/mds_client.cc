@@ -82,7 +82,7 @@ void track_reply(MdsClient::State& s, const MdsRequest& req, const MdsReply& rep
 
 // Keeps held_locks in step with what the MDS granted and released.
 void track_locks(MdsClient::State& s, const MdsRequest& req, const MdsReply& rep) {
-  if (rep.err != 0) return;
+  if (rep.err != 0 || (req.op != MdsOp::kSetlk && req.op != MdsOp::kRelease)) return;
   std::lock_guard lock(s.mu);
   if (req.op == MdsOp::kSetlk) {
     LockRange r{{0, req.offset}, req.lock_type, req.size, req.length, req.lock_pid, req.lock_flock};

@@ -25,6 +25,16 @@ constexpr CollectionId kC{1, 7};
 constexpr CollectionId kOther{1, 8};
 constexpr uint32_t kBs = 4096;  // small blocks: many boundaries with little data
 
+// Byte-string comparison that reports the first difference, not megabytes of dump.
+::testing::AssertionResult same(std::string_view got, std::string_view want) {
+  if (got == want) return ::testing::AssertionSuccess();
+  size_t i = 0;
+  while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+  return ::testing::AssertionFailure()
+         << "sizes " << got.size() << " vs " << want.size() << ", first difference at byte " << i;
+}
+#define EXPECT_BYTES_EQ(got, want) EXPECT_TRUE(same((got), (want)))
+
 class ObjectStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -54,6 +64,32 @@ class ObjectStoreTest : public ::testing::Test {
     Status s = store_->submit(std::move(t));
     ASSERT_TRUE(s.ok()) << s.to_string();
   }
+  // Writes data (3+ blocks) as "o", flips a bit of its block 1 on disk and
+  // checks that every read, checksum and read-modify-write touching that
+  // block fails with Corruption while the other blocks read fine; then a
+  // full-block overwrite (what scrub repair does) makes it whole again.
+  void corrupt_block_then_repair(const std::string& data) {
+    Transaction t;
+    t.write_full(kC, "o", data);
+    submit(std::move(t));
+    auto raw = ObjectStoreTestPeer::get_raw_block(*store_, kC, "o", 1);
+    ASSERT_TRUE(raw.ok());
+    std::string bad = *raw;
+    bad[100] ^= 0x01;
+    ASSERT_TRUE(ObjectStoreTestPeer::put_raw_block(*store_, kC, "o", 1, bad).ok());
+    EXPECT_TRUE(store_->read(kC, "o", 0, 0).status().is(Code::kCorruption));
+    EXPECT_TRUE(store_->read(kC, "o", kBs + 5, 1).status().is(Code::kCorruption));
+    EXPECT_EQ(*store_->read(kC, "o", 0, kBs), data.substr(0, kBs));  // other blocks fine
+    EXPECT_EQ(*store_->read(kC, "o", 2 * kBs, 0), data.substr(2 * kBs));
+    EXPECT_TRUE(store_->checksum(kC, "o").status().is(Code::kCorruption));
+    Transaction partial;  // RMW must not launder bad bytes into a fresh crc
+    partial.write(kC, "o", kBs + 1, "x");
+    EXPECT_TRUE(store_->submit(std::move(partial)).is(Code::kCorruption));
+    Transaction repair;
+    repair.write(kC, "o", kBs, data.substr(kBs, kBs));
+    submit(std::move(repair));
+    EXPECT_BYTES_EQ(read_all(kC, "o"), data);
+  }
   std::string read_all(CollectionId c, std::string_view name) {
     auto r = store_->read(c, name, 0, 0);
     EXPECT_TRUE(r.ok()) << r.status().to_string();
@@ -77,15 +113,6 @@ class ObjectStoreTest : public ::testing::Test {
   std::unique_ptr<ObjectStore> store_;
 };
 
-// Byte-string comparison that reports the first difference, not megabytes of dump.
-::testing::AssertionResult same(std::string_view got, std::string_view want) {
-  if (got == want) return ::testing::AssertionSuccess();
-  size_t i = 0;
-  while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
-  return ::testing::AssertionFailure()
-         << "sizes " << got.size() << " vs " << want.size() << ", first difference at byte " << i;
-}
-#define EXPECT_BYTES_EQ(got, want) EXPECT_TRUE(same((got), (want)))
 #define ASSERT_BYTES_EQ(got, want) ASSERT_TRUE(same((got), (want)))
 
 std::string pattern(size_t n, uint32_t seed) {
@@ -623,28 +650,7 @@ TEST_F(ObjectStoreTest, ConcurrentWritersDistinctAndSharedObjects) {
 
 TEST_F(ObjectStoreTest, CorruptBlockIsDetected) {
   std::string data = pattern(3 * kBs, 6);
-  Transaction t;
-  t.write_full(kC, "o", data);
-  submit(std::move(t));
-  auto raw = ObjectStoreTestPeer::get_raw_block(*store_, kC, "o", 1);
-  ASSERT_TRUE(raw.ok());
-  std::string bad = *raw;
-  bad[100] ^= 0x01;
-  ASSERT_TRUE(ObjectStoreTestPeer::put_raw_block(*store_, kC, "o", 1, bad).ok());
-
-  EXPECT_TRUE(store_->read(kC, "o", 0, 0).status().is(Code::kCorruption));
-  EXPECT_TRUE(store_->read(kC, "o", kBs + 5, 1).status().is(Code::kCorruption));
-  EXPECT_EQ(*store_->read(kC, "o", 0, kBs), data.substr(0, kBs));  // other blocks fine
-  EXPECT_EQ(*store_->read(kC, "o", 2 * kBs, 0), data.substr(2 * kBs));
-  EXPECT_TRUE(store_->checksum(kC, "o").status().is(Code::kCorruption));
-  Transaction partial;  // RMW must not launder bad bytes into a fresh crc
-  partial.write(kC, "o", kBs + 1, "x");
-  EXPECT_TRUE(store_->submit(std::move(partial)).is(Code::kCorruption));
-  // A full-block overwrite repairs it (what scrub repair does).
-  Transaction repair;
-  repair.write(kC, "o", kBs, data.substr(kBs, kBs));
-  submit(std::move(repair));
-  EXPECT_BYTES_EQ(read_all(kC, "o"), data);
+  corrupt_block_then_repair(data);
 
   ASSERT_TRUE(ObjectStoreTestPeer::put_raw_block(*store_, kC, "o", 2, "ab").ok());  // too short
   EXPECT_TRUE(store_->read(kC, "o", 0, 0).status().is(Code::kCorruption));
@@ -967,26 +973,7 @@ TEST_F(ObjectStoreExtentTest, OrphansOfACrashAreRemovedAtOpen) {
 
 TEST_F(ObjectStoreExtentTest, CorruptExtentBlockIsDetected) {
   std::string data = pattern(4 * kBs, 17);
-  Transaction t;
-  t.write_full(kC, "o", data);
-  submit(std::move(t));
-  auto raw = ObjectStoreTestPeer::get_raw_block(*store_, kC, "o", 1);
-  ASSERT_TRUE(raw.ok());
-  std::string bad = *raw;
-  bad[100] ^= 0x01;
-  ASSERT_TRUE(ObjectStoreTestPeer::put_raw_block(*store_, kC, "o", 1, bad).ok());
-  EXPECT_TRUE(store_->read(kC, "o", 0, 0).status().is(Code::kCorruption));
-  EXPECT_TRUE(store_->read(kC, "o", kBs + 5, 1).status().is(Code::kCorruption));
-  EXPECT_EQ(*store_->read(kC, "o", 0, kBs), data.substr(0, kBs));  // other blocks fine
-  EXPECT_EQ(*store_->read(kC, "o", 2 * kBs, 0), data.substr(2 * kBs));
-  EXPECT_TRUE(store_->checksum(kC, "o").status().is(Code::kCorruption));
-  Transaction partial;  // RMW must not launder bad bytes into a fresh crc
-  partial.write(kC, "o", kBs + 1, "x");
-  EXPECT_TRUE(store_->submit(std::move(partial)).is(Code::kCorruption));
-  Transaction repair;  // a full-block overwrite replaces it
-  repair.write(kC, "o", kBs, data.substr(kBs, kBs));
-  submit(std::move(repair));
-  EXPECT_BYTES_EQ(read_all(kC, "o"), data);
+  corrupt_block_then_repair(data);
   EXPECT_EQ(*store_->checksum(kC, "o"), crc32c(data));
 
   // A lost file is corruption too, never NotFound or zeros.

@@ -57,10 +57,7 @@ TEST(ScheduledScrub, PgsAreScrubbedWithoutACommandAndCorruptionIsReported) {
   auto c = cluster->client();
   ASSERT_TRUE(c);
   const std::string marker = "<<cairn-scheduled-scrub-marker-51c2>>";
-  std::string data;
-  // 300000 bytes: every data block goes to a blob file (a small last block
-  // would sit in an SST, whose corruption RocksDB reports for the whole file).
-  while (data.size() < 300000) data += marker + std::to_string(data.size()) + std::string(977, 'q');
+  std::string data = marked_object_data(marker);
   ASSERT_TRUE(c->put("p", "victim", data).ok());
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(c->put("p", "o" + std::to_string(i), "x").ok());
 

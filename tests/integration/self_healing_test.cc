@@ -328,8 +328,7 @@ TEST(SelfHealing, DeepScrubFindsAndRepairsACorruptReplica) {
   auto c = cluster->client();
   ASSERT_TRUE(c);
   const std::string marker = "<<cairn-scrub-marker-7f3a9c>>";
-  std::string data;
-  while (data.size() < 300000) data += marker + std::to_string(data.size()) + std::string(977, 'q');
+  std::string data = marked_object_data(marker);
   ASSERT_TRUE(c->put("p", "victim", data).ok());
   ASSERT_TRUE(c->put("p", "bystander", "fine").ok());
   auto loc = c->locate("p", "victim");

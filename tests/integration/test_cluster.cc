@@ -26,6 +26,12 @@ CmdResult run(const std::string& cmd) {
   return r;
 }
 
+std::string marked_object_data(const std::string& marker) {
+  std::string data;
+  while (data.size() < 300000) data += marker + std::to_string(data.size()) + std::string(977, 'q');
+  return data;
+}
+
 int corrupt_files(const std::string& dir, const std::string& marker) {
   int flipped = 0;
   for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {

@@ -26,6 +26,11 @@ std::string bin(const std::string& name);  // path of a built executable
 // Flips one byte in every on-disk occurrence of marker under dir (a stopped
 // OSD's data: a corrupt replica). Returns how many it flipped.
 int corrupt_files(const std::string& dir, const std::string& marker);
+// About 300 KB made of `marker` runs, for an object whose stored bytes
+// corrupt_files can find: big enough for an OSD's extent file, so its bytes
+// lie on disk as written (not inside an SST, whose damage RocksDB reports
+// for the whole file).
+std::string marked_object_data(const std::string& marker);
 
 // Sets an environment variable for the daemons a test starts, until the end
 // of the scope.
