@@ -9,7 +9,8 @@
 #      N files in one directory), single-threaded, on a Cairn mount
 #   4. data: fio on the mount — 1 MiB sequential write and read (4 jobs),
 #      cold (page cache dropped) and warm (later epochs of the same files),
-#      and 4 KiB random read
+#      and 4 KiB random read; then one 1 MiB writer and one 4 KiB writer
+#      (fsync at the end), what the write-back buffer is for
 # and prints each figure with its ratio to its reference, then the issue's
 # targets. Not a test: nothing is asserted.
 #
@@ -58,6 +59,8 @@ L_SR=$(fio_mbs "$DIR/local" read 1M 4 bw "--direct=1")
 fio_mbs "$DIR/local" read 1M 4 bw "--invalidate=0" >/dev/null  # fills the page cache
 L_WARM=$(fio_mbs "$DIR/local" read 1M 4 bw "$WARM")
 L_RR=$(fio_mbs "$DIR/local" randread 4k 1 iops "--direct=1 --runtime=15 --time_based")
+L_SW1=$(fio_mbs "$DIR/local" write 1M 1 bw "--end_fsync=1")
+L_SW4K=$(fio_mbs "$DIR/local" write 4k 1 bw "--end_fsync=1")
 rm -rf "$DIR/local"
 
 say "cluster and mount"
@@ -82,6 +85,9 @@ echo 3 > /proc/sys/vm/drop_caches
 C_SR=$(fio_mbs "$M" read 1M 4 bw "")
 C_EPOCH=$(fio_mbs "$M" read 1M 4 bw "$WARM")  # the second and later epochs
 C_RR=$(fio_mbs "$M" randread 4k 1 iops "--runtime=15 --time_based")
+# One writer (a checkpoint stream), then small writes: cairn-fuse's write-back buffer.
+C_SW1=$(fio_mbs "$M" write 1M 1 bw "--end_fsync=1")
+C_SW4K=$(fio_mbs "$M" write 4k 1 bw "--end_fsync=1")
 
 ratio() { python3 -c "a,b='$1','$2'; print('n/a' if '?' in (a+b) or float(b)==0 else f'{float(a)/float(b):.2f}')"; }
 read -r lc lr ls lu <<<"$L_META"
@@ -95,6 +101,8 @@ printf '%-34s %12s %12s %8s\n' "seq write 1M x4 (MB/s)" "$C_SW" "$L_SW" "$(ratio
 printf '%-34s %12s %12s %8s\n' "seq read 1M x4, cold (MB/s)" "$C_SR" "$L_SR" "$(ratio "$C_SR" "$L_SR")"
 printf '%-34s %12s %12s %8s\n' "seq read 1M x4, warm (MB/s)" "$C_EPOCH" "$L_WARM" "$(ratio "$C_EPOCH" "$L_WARM")"
 printf '%-34s %12s %12s %8s\n' "rand read 4k (IOPS)" "$C_RR" "$L_RR" "$(ratio "$C_RR" "$L_RR")"
+printf '%-34s %12s %12s %8s\n' "seq write 1M x1 (MB/s)" "$C_SW1" "$L_SW1" "$(ratio "$C_SW1" "$L_SW1")"
+printf '%-34s %12s %12s %8s\n' "seq write 4k x1 (MB/s)" "$C_SW4K" "$L_SW4K" "$(ratio "$C_SW4K" "$L_SW4K")"
 printf '\n%-34s %12s %12s %12s\n' "object layer, 4 MiB objects (MB/s)" "16 in flight" "4 in flight" ""
 printf '%-34s %12s %12s\n' "write" "$O_W" "$O_W4"
 printf '%-34s %12s %12s\n' "read (seq)" "$O_R" "$O_R4"

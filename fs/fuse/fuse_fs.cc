@@ -121,6 +121,13 @@ void op_getattr(fuse_req_t r, fuse_ino_t ino, fuse_file_info*) {
 
 void op_setattr(fuse_req_t r, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   FuseFs* fs = self(r);
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    // Buffered bytes land before the truncate, never after it.
+    if (int e = fs->flush_data(fs->to_ino(ino))) {
+      fuse_reply_err(r, e);
+      return;
+    }
+  }
   MdsRequest q = make(MdsOp::kSetattr, r, fs->to_ino(ino));
   SetAttr& a = q.attr;
   if (to_set & FUSE_SET_ATTR_MODE) a.valid |= SetAttr::kMode, a.mode = attr->st_mode;
@@ -203,7 +210,8 @@ void open_common(fuse_req_t r, const Inode& i, fuse_file_info* fi, bool created)
   // Keep the kernel's cached pages only if nobody changed the file since
   // this node last saw it: close-to-open consistency across nodes.
   fi->keep_cache = !created && fs->unchanged(i) ? 1 : 0;
-  fs->new_file(i.ino, (fi->flags & O_APPEND) != 0, fi);
+  auto* of = fs->new_file(i.ino, (fi->flags & O_APPEND) != 0, fi);
+  of->through = (fi->flags & (O_SYNC | O_DSYNC | O_DIRECT)) != 0;
   fs->remember(i);
   fs->mdsc->track_open(i.ino, 1);
 }
@@ -238,9 +246,19 @@ void op_create(fuse_req_t r, fuse_ino_t parent, const char* name, mode_t mode,
   fuse_reply_create(r, &e, fi);
 }
 
-void publish(fuse_req_t r, FuseFs::OpenFile* of) {
-  if (!of->dirty) return;
+// Stores the file's buffered writes, then its size and mtime at the MDS.
+// Returns the first write error not reported yet.
+int publish(fuse_req_t r, FuseFs::OpenFile* of) {
   FuseFs* fs = self(r);
+  int err = fs->flush_data(of->ino);
+  if (of->lost) {
+    of->lost = false;
+    spdlog::error("inode {:x}: writes acknowledged by the previous cairn-fuse were not stored "
+                  "before it was killed; reporting EIO to the application",
+                  of->ino);
+    err = EIO;
+  }
+  if (!of->dirty) return err;
   MdsRequest q = make(MdsOp::kExtend, r, of->ino);
   q.size = fs->known_size(of->ino);
   q.attr.mtime_ns = static_cast<int64_t>(net::wall_ns());
@@ -249,6 +267,7 @@ void publish(fuse_req_t r, FuseFs::OpenFile* of) {
     fs->remember(rep->inode);
     of->dirty = false;
   }
+  return err;
 }
 
 void op_read(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -305,7 +324,7 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
   } else {
     of->dirty = true;  // in place: publish the new mtime at flush
   }
-  int e = fs->write_data(of->ino, at, buf, size);
+  int e = fs->write_data(of->ino, at, buf, size, of->through || of->append);
   if (e != 0) {
     fuse_reply_err(r, e);
     return;
@@ -315,9 +334,9 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
 
 void op_flush(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
   auto* of = self(r)->file(ino, fi);
-  publish(r, of);
+  int err = publish(r, of);  // close-to-open: stored before close returns
   if (!of->locked) {
-    fuse_reply_err(r, 0);
+    fuse_reply_err(r, err);
     return;
   }
   // close() drops this owner's POSIX locks on the file.
@@ -328,20 +347,23 @@ void op_flush(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
   q.length = UINT64_MAX;
   auto rep = self(r)->mds(std::move(q), r);
   (void)rep;
-  fuse_reply_err(r, 0);
+  fuse_reply_err(r, err);
 }
 
 void op_fsync(fuse_req_t r, fuse_ino_t ino, int, fuse_file_info* fi) {
-  // Data writes are durable on every replica when acked; what is left is
-  // the size and mtime at the MDS, and every change the MDS answered early.
-  publish(r, self(r)->file(ino, fi));
+  // Stored data writes are durable on every replica; what is left is the
+  // size and mtime at the MDS, and every change the MDS answered early.
+  if (int e = publish(r, self(r)->file(ino, fi))) {
+    fuse_reply_err(r, e);
+    return;
+  }
   fuse_reply_err(r, self(r)->mdsc->wait_safe() ? 0 : EIO);
 }
 
 void op_release(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
   FuseFs* fs = self(r);
   auto* of = self(r)->file(ino, fi);
-  publish(r, of);
+  (void)publish(r, of);  // errors went to flush (close); nobody hears a release's
   MdsRequest q = make(MdsOp::kRelease, r, of->ino);
   q.offset = fi->lock_owner;
   Ino released = of->ino;
@@ -602,6 +624,13 @@ void set_lock(fuse_req_t r, Ino ino, uint64_t owner, LockType type, uint64_t sta
 
 void op_setlk(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep) {
   auto* of = self(r)->file(ino, fi);
+  // What was written under a lock is stored before the lock goes to another node.
+  if (lock->l_type == F_UNLCK) {
+    if (int e = self(r)->flush_data(of->ino)) {
+      fuse_reply_err(r, e);
+      return;
+    }
+  }
   uint64_t start = static_cast<uint64_t>(lock->l_start);
   uint64_t end = lock->l_len == 0 ? UINT64_MAX : static_cast<uint64_t>(lock->l_start + lock->l_len - 1);
   of->locked = true;
@@ -610,6 +639,12 @@ void op_setlk(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi, struct flock* lo
 
 void op_flock(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi, int op) {
   auto* of = self(r)->file(ino, fi);
+  if (op & LOCK_UN) {
+    if (int e = self(r)->flush_data(of->ino)) {
+      fuse_reply_err(r, e);
+      return;
+    }
+  }
   LockType t = (op & LOCK_UN) ? LockType::kUnlock
                : (op & LOCK_EX) ? LockType::kWrite
                                 : LockType::kRead;
@@ -764,8 +799,9 @@ Status FuseFs::connect() {
 void FuseFs::attach(fuse_session* se) { se_ = se; }
 
 void FuseFs::detach() {
-  // The successor resumes our session but not our list of unsafe changes:
-  // let them become durable first.
+  // The successor resumes our session but not our buffers or our list of
+  // unsafe changes: store and confirm them first.
+  if (wb_) wb_->flush_all();
   if (mdsc && !mdsc->wait_safe(std::chrono::seconds(60))) {
     spdlog::warn("handing over with {} changes not yet confirmed durable", mdsc->unsafe_count());
   }
@@ -779,6 +815,7 @@ void FuseFs::detach() {
 }
 
 void FuseFs::shutdown() {
+  if (wb_) wb_->flush_all();
   {
     std::lock_guard lock(notify_mu_);
     if (stop_) return;
@@ -863,6 +900,7 @@ FuseFs::OpenFile* FuseFs::file(fuse_ino_t ino, fuse_file_info* fi) {
     it->second.ino = to_ino(ino);
     it->second.append = (fi->fh & 1) != 0;
     it->second.dirty = true;  // it may have written: publish mtime at close
+    it->second.lost = lost_.count(it->second.ino) != 0;
   }
   return &it->second;
 }
@@ -1103,6 +1141,11 @@ void FuseFs::reply_entry(fuse_req_t r, const Inode& i) {
 }
 
 int FuseFs::read_data(Ino ino, uint64_t off, size_t len, std::string* out) {
+  // Reads see this node's own buffered writes: store them first (the
+  // kernel's page cache answers most such reads before they get here).
+  if (wb_ && wb_->holds(ino)) {
+    if (int e = wb_->flush(ino)) return e;
+  }
   std::string content;
   if (inline_content(ino, &content)) {
     if (off < content.size()) *out = content.substr(off, len);
@@ -1146,24 +1189,59 @@ int FuseFs::read_data(Ino ino, uint64_t off, size_t len, std::string* out) {
   return 0;
 }
 
-int FuseFs::write_data(Ino ino, uint64_t off, const char* buf, size_t len) {
-  uint64_t pos = off;
-  while (pos < off + len) {
-    uint64_t objno = pos / kObjectSize;
-    uint64_t in_obj = pos % kObjectSize;
-    uint64_t n = std::min<uint64_t>(kObjectSize - in_obj, off + len - pos);
-    Status st = cluster.write(data_pool_name(opts.fs_name), data_object(ino, objno), in_obj,
-                              std::string(buf + (pos - off), n));
-    if (!st.ok()) {
-      spdlog::warn("write {}: {}", data_object(ino, objno), st.to_string());
-      return st.to_errno();
+int FuseFs::write_data(Ino ino, uint64_t off, const char* buf, size_t len, bool through) {
+  int e = wb_ && !through ? wb_->write(ino, off, std::string_view(buf, len)) : -1;
+  if (e > 0) return e;  // an earlier buffered write to this file failed
+  if (e < 0) {
+    if (wb_) {
+      // Stored here and now: whatever is buffered for the range must not land later.
+      if (int f = wb_->flush(ino)) return f;
     }
-    pos += n;
+    uint64_t pos = off;
+    while (pos < off + len) {
+      uint64_t objno = pos / kObjectSize;
+      uint64_t in_obj = pos % kObjectSize;
+      uint64_t n = std::min<uint64_t>(kObjectSize - in_obj, off + len - pos);
+      if (int s = store_data(ino, objno, in_obj, std::string(buf + (pos - off), n))) return s;
+      pos += n;
+    }
   }
   std::lock_guard lock(mu_);
   auto& k = known_[ino];
   k.size = std::max(k.size, off + len);
   return 0;
+}
+
+int FuseFs::store_data(Ino ino, uint64_t objno, uint64_t in_obj, std::string data) {
+  Status st = cluster.write(data_pool_name(opts.fs_name), data_object(ino, objno), in_obj,
+                            std::move(data));
+  if (!st.ok()) {
+    spdlog::warn("write {}: {}", data_object(ino, objno), st.to_string());
+    return st.to_errno();
+  }
+  return 0;
+}
+
+int FuseFs::flush_data(Ino ino) { return wb_ ? wb_->flush(ino) : 0; }
+
+void FuseFs::start_writeback(const std::string& table_path, bool taking_over) {
+  if (!opts.writeback) return;
+  std::vector<Ino> left = unstored_.open(table_path);
+  if (!left.empty()) {
+    std::lock_guard lock(handles_mu_);
+    lost_.insert(left.begin(), left.end());
+    spdlog::error("the previous cairn-fuse of this mount was killed with acknowledged writes to {} "
+                  "file(s) not stored; {}",
+                  left.size(),
+                  taking_over ? "their open handles report EIO at the next close or fsync"
+                              : "they were lost (no handle is left to report it)");
+  }
+  if (!unstored_.usable()) return;
+  wb_ = std::make_unique<WriteBack>(
+      [this](Ino ino, uint64_t objno, uint64_t in_obj, std::string data) {
+        return store_data(ino, objno, in_obj, std::move(data));
+      },
+      &unstored_, opts.writeback_opts);
 }
 
 }  // namespace cairn::fs

@@ -18,6 +18,7 @@
 
 #include "client/client.h"
 #include "fs/client/mds_client.h"
+#include "fs/fuse/write_back.h"
 
 namespace cairn::fs {
 
@@ -37,6 +38,8 @@ struct FuseOptions {
   std::string client_name;
   double attr_timeout = 1.0;   // seconds the kernel may trust attributes
   double entry_timeout = 1.0;  // ... and names; the MDS invalidates sooner
+  bool writeback = true;       // acknowledge writes once buffered (WriteBack)
+  WriteBackOptions writeback_opts;
 };
 
 class FuseFs {
@@ -51,6 +54,10 @@ class FuseFs {
   void shutdown();
   // Stops without ending the MDS session (a successor takes it over).
   void detach();
+  // Starts the write-back buffer; its table of unstored files lives at
+  // `table_path`. A predecessor's leftovers there are files whose last
+  // writes were lost: their handles report EIO once (lost_writes()).
+  void start_writeback(const std::string& table_path, bool taking_over);
   uint64_t mdsc_resume = 0;  // MDS session to resume, set before connect()
 
   // ---- operations (public for the C callbacks) ----
@@ -59,6 +66,8 @@ class FuseFs {
     bool append = false;
     bool dirty = false;  // written since the last flush: publish mtime
     bool locked = false;  // POSIX locks were taken through it: drop at close
+    bool through = false;  // O_SYNC / O_DSYNC / O_DIRECT: stored before the reply
+    bool lost = false;     // inherited; the killed predecessor lost writes to it
   };
   struct DirHandle {
     std::vector<DirEntry> entries;  // fetched so far, in order
@@ -93,7 +102,11 @@ class FuseFs {
   bool known_absent(Ino dir, const std::string& name);
   void reply_entry(fuse_req_t r, const Inode& i);
   int read_data(Ino ino, uint64_t off, size_t len, std::string* out);
-  int write_data(Ino ino, uint64_t off, const char* buf, size_t len);
+  // Buffered in the write-back buffer unless `through`.
+  int write_data(Ino ino, uint64_t off, const char* buf, size_t len, bool through);
+  int store_data(Ino ino, uint64_t objno, uint64_t in_obj, std::string data);
+  // Stores what the write-back buffer holds for ino; 0 or the first error.
+  int flush_data(Ino ino);
 
   // ---- inline files (data kept in the inode, up to kInlineMax) ----
   // A write into an inline file, sent to the MDS (answered early, like any
@@ -148,6 +161,9 @@ class FuseFs {
   std::deque<MdsNotify> notify_q_;
   bool stop_ = false;
   std::thread notify_thread_;
+  UnstoredTable unstored_;
+  std::set<Ino> lost_;  // from the predecessor's table (under handles_mu_)
+  std::unique_ptr<WriteBack> wb_;
 };
 
 }  // namespace cairn::fs

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -82,6 +83,16 @@ int main(int argc, char** argv) {
       if (opt.rfind("conf=", 0) == 0) conf = opt.substr(5);
       else if (opt.rfind("fs=", 0) == 0) fo.fs_name = opt.substr(3);
       else if (opt.rfind("subvolume=", 0) == 0) fo.subvolume = opt.substr(10);
+      else if (opt == "writeback=0" || opt == "nowriteback") fo.writeback = false;
+      else if (opt == "writeback=1" || opt == "writeback") fo.writeback = true;
+      else if (opt.rfind("writeback_age_ms=", 0) == 0) {
+        try {
+          fo.writeback_opts.max_age = std::chrono::milliseconds(std::stoul(opt.substr(17)));
+        } catch (const std::exception&) {
+          std::fprintf(stderr, "cairn-fuse: bad option %s (milliseconds expected)\n", opt.c_str());
+          return 2;
+        }
+      }
       else if (opt.empty() || opt == "defaults" || opt == "_netdev" || opt == "nofail" ||
                opt == "noauto" || opt == "auto" || opt == "user" || opt == "nouser") continue;
       else rest += (rest.empty() ? "" : ",") + opt;
@@ -208,6 +219,9 @@ int main(int argc, char** argv) {
     }
   }
   fs::set_readahead(mountpoint, fs::kReadaheadBytes);
+  ::mkdir("/run/cairn", 0755);
+  ::mkdir("/run/cairn/fuse", 0700);
+  fs.start_writeback(fs::holder_socket(mountpoint) + ".unstored", held.has_value());
   int holder_conn = fs::attach_to_holder(mountpoint);
   fs.attach(se);
   bool resent = held && fs::request_resend(fuse_session_fd(se));
@@ -244,6 +258,7 @@ int main(int argc, char** argv) {
   } else {
     spdlog::info("unmounted {}", mountpoint);
     fs.shutdown();
+    ::unlink((fs::holder_socket(mountpoint) + ".unstored").c_str());
     fuse_session_unmount(se);
   }
   fuse_remove_signal_handlers(se);

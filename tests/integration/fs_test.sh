@@ -2,7 +2,9 @@
 # The shared filesystem as users drive it: two FUSE mounts of one filesystem
 # (two cairn-fuse processes, as two nodes would have), ordinary tools, errnos,
 # locks across mounts, fio with verify, many small files, subvolume quotas,
-# an MDS failover under writes (locks kept), and a full cluster restart.
+# an MDS failover under writes (locks kept), write-back buffering (close and
+# fsync store; a killed cairn-fuse's unstored writes report EIO at close),
+# and a full cluster restart.
 # Usage: fs_test.sh BIN_DIR [SMALL_FILES]
 set -euo pipefail
 BIN=${1:?usage: fs_test.sh BIN_DIR [SMALL_FILES]}
@@ -18,7 +20,7 @@ HOLDER=""  # a background lock holder: it keeps ctest's output pipe open
 cleanup() {
   set +e
   [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null
-  for m in "$A" "$B" "$DIR/sub"; do mounted "$m" && fusermount3 -u -z "$m"; done
+  for m in "$A" "$B" "$DIR/sub" "$DIR/c"; do mounted "$m" && fusermount3 -u -z "$m"; done
   "$BIN/cairn" down --dir "$DIR" >/dev/null 2>&1
   if [ "$FAILED" = 0 ]; then rm -rf "$DIR"; else echo "kept $DIR for inspection"; fi
 }
@@ -389,6 +391,47 @@ for sig in KILL TERM; do
   wait $loop || fail "I/O failed across a cairn-fuse restart (SIG$sig): it must stall, not fail"
 done
 if ctl fs mount "$A" 2>/dev/null; then fail "a second daemon was started on a served mount"; fi
+
+step "write-back: small writes, fsync and close store; a killed cairn-fuse's unstored writes fail the close"
+head -c 8000000 /dev/urandom > "$DIR/small-writes"
+dd if="$DIR/small-writes" of="$A/small-writes" bs=4k status=none || fail "4 KiB writes"
+cmp "$DIR/small-writes" "$B/small-writes" || fail "4 KiB writes closed on A differ on B"
+# A mount that keeps unstored bytes for a minute: only fsync or close stores them.
+mkdir -p "$DIR/c"
+ctl fs mount "$DIR/c" -o writeback_age_ms=60000 >/dev/null || fail "mount C"
+head -c 5242880 /dev/urandom > "$DIR/wb-synced"
+python3 - "$DIR/c/wb" "$DIR/wb-synced" "$DIR/wb-ready" "$DIR/wb-go" "$B/wb" <<'PY' &
+import os, sys, time
+path, synced, ready, go, other = sys.argv[1:]
+data = open(synced, "rb").read()
+f = open(path, "wb")
+f.write(data)
+f.flush(); os.fsync(f.fileno())
+# fsync stored it: another node reads it while the file is still open here.
+if open(other, "rb").read(len(data)) != data: sys.exit("fsynced data not readable from another mount")
+f.write(os.urandom(1 << 20)); f.flush()  # acknowledged, buffered in cairn-fuse
+open(ready, "w").close()
+while not os.path.exists(go): time.sleep(0.05)
+try:
+    f.close()
+except OSError as e:
+    if e.errno != 5: sys.exit(f"close failed with {e}, want EIO")
+    sys.exit(0)
+sys.exit("close succeeded although cairn-fuse was killed holding unstored writes")
+PY
+wb_writer=$!
+for _ in $(seq 1 100); do [ -e "$DIR/wb-ready" ] && break; sleep 0.1; done
+[ -e "$DIR/wb-ready" ] || fail "the write-back writer did not get going"
+pid=$(ps -eo pid,args | awk -v m="$DIR/c" '$2 ~ /cairn-fuse$/ && $3 == m {print $1}')
+[ -n "$pid" ] || fail "no cairn-fuse serves $DIR/c"
+kill -9 "$pid"
+for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+ctl fs mount "$DIR/c" | grep -q "resumed serving" || fail "no takeover of C"
+touch "$DIR/wb-go"
+wait $wb_writer || fail "write-back: killed cairn-fuse's unstored writes"
+cmp -n 5242880 "$DIR/wb-synced" "$B/wb" || fail "fsynced data changed after cairn-fuse was killed"
+echo after > "$DIR/c/wb-after" && [ "$(cat "$B/wb-after")" = after ] || fail "C does not work after the takeover"
+ctl fs umount "$DIR/c" >/dev/null || fail "umount C"
 
 step "full restart: unmount, cairn down, cairn up, mount, compare"
 find "$A/tree" -type f -exec md5sum {} + | sort > "$DIR/before.md5"
