@@ -11,6 +11,8 @@
 #      cold (page cache dropped) and warm (later epochs of the same files),
 #      and 4 KiB random read; then one 1 MiB writer and one 4 KiB writer
 #      (fsync at the end), what the write-back buffer is for
+#   5. the cold and warm reads again through a second mount with a local
+#      read cache (-o read_cache=DIR: later epochs read through passthrough)
 # and prints each figure with its ratio to its reference, then the issue's
 # targets. Not a test: nothing is asserted.
 #
@@ -26,6 +28,7 @@ DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/cairn-fsbench-XXXXXX)}
 M=$DIR/mnt
 cleanup() {
   mountpoint -q "$M" && fusermount3 -u -z "$M"
+  mountpoint -q "$DIR/rcmnt" && fusermount3 -u -z "$DIR/rcmnt"
   "$BIN/cairn" down --dir "$DIR/cluster" >/dev/null 2>&1 || true
   rm -rf "$DIR"
 }
@@ -88,6 +91,16 @@ C_RR=$(fio_mbs "$M" randread 4k 1 iops "--runtime=15 --time_based")
 # One writer (a checkpoint stream), then small writes: cairn-fuse's write-back buffer.
 C_SW1=$(fio_mbs "$M" write 1M 1 bw "--end_fsync=1")
 C_SW4K=$(fio_mbs "$M" write 4k 1 bw "--end_fsync=1")
+# The same files through a second mount with a local read cache: the cold
+# epoch fills the copies, later epochs read them through FUSE passthrough.
+say "read cache mount: cold epoch (fills the local copies), then warm epochs"
+RC=$DIR/rcmnt
+mkdir -p "$RC"
+"${CTL[@]}" fs mount "$RC" -o read_cache="$DIR/rcache",read_cache_mb=$((SIZE * 8)) >/dev/null
+echo 3 > /proc/sys/vm/drop_caches
+C_RC_SR=$(fio_mbs "$RC" read 1M 4 bw "")
+C_RC_EPOCH=$(fio_mbs "$RC" read 1M 4 bw "$WARM")
+fusermount3 -u "$RC"
 
 ratio() { python3 -c "a,b='$1','$2'; print('n/a' if '?' in (a+b) or float(b)==0 else f'{float(a)/float(b):.2f}')"; }
 read -r lc lr ls lu <<<"$L_META"
@@ -101,6 +114,8 @@ printf '%-34s %12s %12s %8s\n' "seq write 1M x4 (MB/s)" "$C_SW" "$L_SW" "$(ratio
 printf '%-34s %12s %12s %8s\n' "seq read 1M x4, cold (MB/s)" "$C_SR" "$L_SR" "$(ratio "$C_SR" "$L_SR")"
 printf '%-34s %12s %12s %8s\n' "seq read 1M x4, warm (MB/s)" "$C_EPOCH" "$L_WARM" "$(ratio "$C_EPOCH" "$L_WARM")"
 printf '%-34s %12s %12s %8s\n' "rand read 4k (IOPS)" "$C_RR" "$L_RR" "$(ratio "$C_RR" "$L_RR")"
+printf '%-34s %12s %12s %8s\n' "read cache: seq read, cold (MB/s)" "$C_RC_SR" "$L_SR" "$(ratio "$C_RC_SR" "$L_SR")"
+printf '%-34s %12s %12s %8s\n' "read cache: seq read, warm (MB/s)" "$C_RC_EPOCH" "$L_WARM" "$(ratio "$C_RC_EPOCH" "$L_WARM")"
 printf '%-34s %12s %12s %8s\n' "seq write 1M x1 (MB/s)" "$C_SW1" "$L_SW1" "$(ratio "$C_SW1" "$L_SW1")"
 printf '%-34s %12s %12s %8s\n' "seq write 4k x1 (MB/s)" "$C_SW4K" "$L_SW4K" "$(ratio "$C_SW4K" "$L_SW4K")"
 printf '\n%-34s %12s %12s %12s\n' "object layer, 4 MiB objects (MB/s)" "16 in flight" "4 in flight" ""
@@ -120,5 +135,7 @@ echo "targets (issue 6)"
 target "cold seq read / object layer read (best)" "$C_SR" "$O_RB" 0.6
 target "seq write / object layer write (best)" "$C_SW" "$O_WB" 0.6
 target "warm seq read / local cached read" "$C_EPOCH" "$L_WARM" 0.8
+target "  same, mount with a read cache" "$C_RC_EPOCH" "$L_WARM" 0.8
+target "  its cold read / object layer read (best)" "$C_RC_SR" "$O_RB" 0.6
 target "creates/s / 2,000" "$cc" 2000 1
 target "stats/s / 10,000" "$cs" 10000 1

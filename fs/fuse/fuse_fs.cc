@@ -205,13 +205,17 @@ void op_rename(fuse_req_t r, fuse_ino_t parent, const char* name, fuse_ino_t new
   if (call_or_reply(r, std::move(q))) fuse_reply_err(r, 0);
 }
 
-void open_common(fuse_req_t r, const Inode& i, fuse_file_info* fi, bool created) {
+void open_common(fuse_req_t r, const Inode& i, fuse_file_info* fi, bool created,
+                 bool passthrough = false) {
   FuseFs* fs = self(r);
   // Keep the kernel's cached pages only if nobody changed the file since
   // this node last saw it: close-to-open consistency across nodes.
-  fi->keep_cache = !created && fs->unchanged(i) ? 1 : 0;
-  auto* of = fs->new_file(i.ino, (fi->flags & O_APPEND) != 0, fi);
+  // (The kernel refuses passthrough with keep_cache: EIO.)
+  fi->keep_cache = !created && !passthrough && fs->unchanged(i) ? 1 : 0;
+  auto* of = fs->new_file(i.ino, (fi->flags & O_APPEND) != 0, fi, passthrough);
   of->through = (fi->flags & (O_SYNC | O_DSYNC | O_DIRECT)) != 0;
+  of->passthrough = passthrough;
+  of->fill_cache = !passthrough && (fi->flags & O_ACCMODE) == O_RDONLY;
   fs->remember(i);
   fs->mdsc->track_open(i.ino, 1);
 }
@@ -223,8 +227,24 @@ void op_open(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
       fuse_reply_err(r, EISDIR);
       return;
     }
-    open_common(r, rep->inode, fi, false);
-    fuse_reply_open(r, fi);
+    int backing = 0;
+    if (int e = fs->choose_open_mode(rep->inode, fi->flags, &backing)) {
+      // Its MDS open is undone as a release would.
+      MdsRequest q = make(MdsOp::kRelease, r, rep->inode.ino);
+      q.offset = fi->lock_owner;
+      auto undo = fs->mds(std::move(q), nullptr);
+      (void)undo;
+      fuse_reply_err(r, e);
+      return;
+    }
+    open_common(r, rep->inode, fi, false, backing > 0);
+    if (backing > 0) reply_open_with_backing(backing);
+    int sent = fuse_reply_open(r, fi);
+    reply_open_with_backing(0);
+    if (sent != 0) {  // interrupted: the kernel holds no such open
+      fs->count_release(rep->inode.ino, backing > 0);
+      fs->drop_file(fi);
+    }
   }
 }
 
@@ -236,6 +256,7 @@ void op_create(fuse_req_t r, fuse_ino_t parent, const char* name, mode_t mode,
   q.mode = S_IFREG | (mode & 07777 & ~fuse_req_ctx(r)->umask);
   auto opened = call_or_reply(r, std::move(q));
   if (!opened) return;
+  fs->count_create(opened->inode.ino);
   open_common(r, opened->inode, fi, true);
   fuse_entry_param e;
   std::memset(&e, 0, sizeof e);
@@ -280,6 +301,7 @@ void op_read(fuse_req_t r, fuse_ino_t ino, size_t size, off_t off, fuse_file_inf
     return;
   }
   fuse_reply_buf(r, data.data(), data.size());
+  if (of->fill_cache) fs->fill_cache(of->ino, static_cast<uint64_t>(off), data);
 }
 
 void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t off,
@@ -329,6 +351,10 @@ void op_write(fuse_req_t r, fuse_ino_t ino, const char* buf, size_t size, off_t 
     fuse_reply_err(r, e);
     return;
   }
+  // The size went to the MDS before the bytes landed (and buffered bytes
+  // land later still): close publishes a new version after them, so no
+  // node keeps pages or a local copy read in between.
+  of->dirty = true;
   fuse_reply_write(r, size);
 }
 
@@ -367,6 +393,7 @@ void op_release(fuse_req_t r, fuse_ino_t ino, fuse_file_info* fi) {
   MdsRequest q = make(MdsOp::kRelease, r, of->ino);
   q.offset = fi->lock_owner;
   Ino released = of->ino;
+  fs->count_release(released, of->passthrough);
   fs->drop_file(fi);
   // Nobody waits for a release: answer the kernel first.
   fuse_reply_err(r, 0);
@@ -850,6 +877,7 @@ void FuseFs::notify_loop() {
           }
         }
         fuse_lowlevel_notify_inval_inode(se_, to_fuse(n.ino), 0, 0);
+        if (rcache_) rcache_->drop(n.ino);  // changed on another node
       }
     }
     lock.lock();
@@ -883,10 +911,11 @@ void FuseFs::fill_stat(const Inode& i, struct stat* st) const {
   st->st_ctim = ns_ts(i.ctime_ns);
 }
 
-FuseFs::OpenFile* FuseFs::new_file(Ino ino, bool append, fuse_file_info* fi) {
+FuseFs::OpenFile* FuseFs::new_file(Ino ino, bool append, fuse_file_info* fi, bool passthrough) {
   std::lock_guard lock(handles_mu_);
   uint64_t id = next_handle_++;
-  fi->fh = (id << 1) | (append ? 1 : 0);
+  // The mode bits let a successor account for the handles it inherits.
+  fi->fh = (id << 2) | (passthrough ? 2 : 0) | (append ? 1 : 0);
   OpenFile& f = files_[fi->fh];
   f.ino = ino;
   f.append = append;
@@ -899,6 +928,7 @@ FuseFs::OpenFile* FuseFs::file(fuse_ino_t ino, fuse_file_info* fi) {
   if (fresh) {  // opened by the cairn-fuse we took over from
     it->second.ino = to_ino(ino);
     it->second.append = (fi->fh & 1) != 0;
+    it->second.passthrough = (fi->fh & 2) != 0;
     it->second.dirty = true;  // it may have written: publish mtime at close
     it->second.lost = lost_.count(it->second.ino) != 0;
   }
@@ -1242,6 +1272,116 @@ void FuseFs::start_writeback(const std::string& table_path, bool taking_over) {
         return store_data(ino, objno, in_obj, std::move(data));
       },
       &unstored_, opts.writeback_opts);
+}
+
+bool FuseFs::known_version(Ino ino, uint64_t* version, uint64_t* size) {
+  std::lock_guard lock(mu_);
+  auto it = known_.find(ino);
+  if (it == known_.end() || it->second.inlined) return false;
+  *version = it->second.version;
+  *size = it->second.size;
+  return true;
+}
+
+void FuseFs::start_read_cache(const std::string& modes_path, bool taking_over, int fuse_fd) {
+  fuse_fd_ = fuse_fd;
+  {
+    std::lock_guard lock(modes_mu_);
+    modes_ok_ = modes_.open(modes_path, taking_over);
+  }
+  if (!modes_ok_) {
+    spdlog::warn("cannot map {}: no read cache", modes_path);
+    return;
+  }
+  if (opts.read_cache_dir.empty()) return;
+  auto cache = std::make_unique<ReadCache>(opts.read_cache_dir, opts.read_cache_bytes);
+  if (cache->open(taking_over)) rcache_ = std::move(cache);
+}
+
+int FuseFs::choose_open_mode(const Inode& i, int flags, int* backing_id) {
+  *backing_id = 0;
+  if (!modes_ok_) return 0;
+  bool read_only = (flags & O_ACCMODE) == O_RDONLY && (flags & O_DIRECT) == 0;
+  for (int attempt = 0;; ++attempt) {
+    bool copy = read_only && rcache_ && !i.inlined && rcache_->has_copy(i.ino, i.version, i.size);
+    std::unique_lock lock(modes_mu_);
+    IoModes::Entry* e = modes_.find(i.ino);
+    OpenMode m = decide_open(e, read_only, copy && passthrough_ok_ && !untracked_opens_, i.version);
+    if (m == OpenMode::kPassthrough) {
+      if (e != nullptr && e->passthrough > 0) {
+        ++e->passthrough;
+        *backing_id = e->backing_id;
+        return 0;
+      }
+      int fd = rcache_ ? rcache_->open_copy(i.ino, i.version, i.size) : -1;
+      int id = fd >= 0 ? backing_open(fuse_fd_, fd) : -ENOENT;
+      if (fd >= 0) ::close(fd);
+      e = id > 0 ? modes_.get(i.ino) : nullptr;
+      if (e != nullptr) {
+        e->version = i.version;
+        e->backing_id = id;
+        e->passthrough = 1;
+        *backing_id = id;
+        return 0;
+      }
+      if (id > 0) backing_close(fuse_fd_, id);
+      if (fd >= 0 && id < 0 && passthrough_ok_) {
+        passthrough_ok_ = false;
+        spdlog::warn("read cache: the kernel refuses FUSE passthrough ({}); reads stay in cairn-fuse",
+                     std::strerror(-id));
+      }
+      m = OpenMode::kCached;
+    }
+    if (m == OpenMode::kCached) {
+      if (IoModes::Entry* c = modes_.get(i.ino)) {
+        ++c->cached;
+      } else {
+        untracked_opens_ = true;
+      }
+      return 0;
+    }
+    // Busy: open for passthrough reads of another version, or this open
+    // writes. Those readers' releases may be in flight: wait a little.
+    lock.unlock();
+    if (attempt == 100) {
+      spdlog::warn("inode {:x} is open for local-copy reads on this node; refusing a {} open",
+                   i.ino, read_only ? "read (of a newer version)" : "write");
+      return read_only ? ESTALE : ETXTBSY;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void FuseFs::count_create(Ino ino) {
+  if (!modes_ok_) return;
+  std::lock_guard lock(modes_mu_);
+  if (IoModes::Entry* c = modes_.get(ino)) {
+    ++c->cached;
+  } else {
+    untracked_opens_ = true;
+  }
+}
+
+void FuseFs::count_release(Ino ino, bool passthrough) {
+  if (!modes_ok_) return;
+  std::lock_guard lock(modes_mu_);
+  IoModes::Entry* e = modes_.find(ino);
+  if (e == nullptr) return;
+  if (passthrough && e->passthrough > 0) {
+    if (--e->passthrough == 0) {
+      backing_close(fuse_fd_, e->backing_id);
+      e->backing_id = 0;
+    }
+  } else if (!passthrough && e->cached > 0) {
+    --e->cached;
+  }
+  modes_.release_if_unused(e);
+}
+
+void FuseFs::fill_cache(Ino ino, uint64_t off, const std::string& data) {
+  if (!rcache_ || !passthrough_ok_) return;
+  uint64_t version = 0, size = 0;
+  if (known_version(ino, &version, &size)) rcache_->fill(ino, version, size, off, data);
 }
 
 }  // namespace cairn::fs

@@ -18,6 +18,8 @@
 
 #include "client/client.h"
 #include "fs/client/mds_client.h"
+#include "fs/fuse/passthrough.h"
+#include "fs/fuse/read_cache.h"
 #include "fs/fuse/write_back.h"
 
 namespace cairn::fs {
@@ -40,6 +42,8 @@ struct FuseOptions {
   double entry_timeout = 1.0;  // ... and names; the MDS invalidates sooner
   bool writeback = true;       // acknowledge writes once buffered (WriteBack)
   WriteBackOptions writeback_opts;
+  std::string read_cache_dir;  // local copies read through passthrough (ReadCache)
+  uint64_t read_cache_bytes = 8ull << 30;
 };
 
 class FuseFs {
@@ -58,6 +62,9 @@ class FuseFs {
   // `table_path`. A predecessor's leftovers there are files whose last
   // writes were lost: their handles report EIO once (lost_writes()).
   void start_writeback(const std::string& table_path, bool taking_over);
+  // Opens the I/O mode table (always: a predecessor may have left
+  // passthrough opens) and, if configured, the read cache.
+  void start_read_cache(const std::string& modes_path, bool taking_over, int fuse_fd);
   uint64_t mdsc_resume = 0;  // MDS session to resume, set before connect()
 
   // ---- operations (public for the C callbacks) ----
@@ -68,6 +75,8 @@ class FuseFs {
     bool locked = false;  // POSIX locks were taken through it: drop at close
     bool through = false;  // O_SYNC / O_DSYNC / O_DIRECT: stored before the reply
     bool lost = false;     // inherited; the killed predecessor lost writes to it
+    bool passthrough = false;  // the kernel reads a local copy; no reads come here
+    bool fill_cache = false;   // read-only: its reads fill the read cache
   };
   struct DirHandle {
     std::vector<DirEntry> entries;  // fetched so far, in order
@@ -78,7 +87,7 @@ class FuseFs {
   // File and directory handles live in tables keyed by fi->fh (never raw
   // pointers): a cairn-fuse that takes over a live mount gets requests with
   // its predecessor's handles and rebuilds what it needs from them.
-  OpenFile* new_file(Ino ino, bool append, fuse_file_info* fi);
+  OpenFile* new_file(Ino ino, bool append, fuse_file_info* fi, bool passthrough = false);
   OpenFile* file(fuse_ino_t ino, fuse_file_info* fi);
   void drop_file(fuse_file_info* fi);
   DirHandle* new_dir(fuse_file_info* fi);
@@ -89,6 +98,7 @@ class FuseFs {
   fuse_ino_t to_fuse(Ino ino) const { return ino == root_ ? FUSE_ROOT_ID : ino; }
   void fill_stat(const Inode& i, struct stat* st) const;
   void remember(const Inode& i);  // newest known size, version (and inline bytes)
+  bool known_version(Ino ino, uint64_t* version, uint64_t* size);
   bool unchanged(const Inode& i);  // same version as last remembered
   uint64_t known_size(Ino ino);
   Result<MdsReply> mds(MdsRequest req, fuse_req_t r);
@@ -164,6 +174,25 @@ class FuseFs {
   UnstoredTable unstored_;
   std::set<Ino> lost_;  // from the predecessor's table (under handles_mu_)
   std::unique_ptr<WriteBack> wb_;
+
+ public:
+  // ---- I/O modes and the read cache ----
+  // Picks the mode of an open (waiting up to 1 s for closes that free a
+  // busy inode) and counts it; returns 0, or the errno to answer.
+  // *backing_id > 0: answer with passthrough to it.
+  int choose_open_mode(const Inode& i, int flags, int* backing_id);
+  void count_create(Ino ino);
+  void count_release(Ino ino, bool passthrough);
+  void fill_cache(Ino ino, uint64_t off, const std::string& data);
+
+ private:
+  std::mutex modes_mu_;
+  IoModes modes_;
+  bool modes_ok_ = false;
+  bool untracked_opens_ = false;  // the table was full once: no new passthrough
+  bool passthrough_ok_ = true;    // cleared when the kernel refuses a backing file
+  int fuse_fd_ = -1;
+  std::unique_ptr<ReadCache> rcache_;
 };
 
 }  // namespace cairn::fs

@@ -85,6 +85,15 @@ int main(int argc, char** argv) {
       else if (opt.rfind("subvolume=", 0) == 0) fo.subvolume = opt.substr(10);
       else if (opt == "writeback=0" || opt == "nowriteback") fo.writeback = false;
       else if (opt == "writeback=1" || opt == "writeback") fo.writeback = true;
+      else if (opt.rfind("read_cache=", 0) == 0) fo.read_cache_dir = opt.substr(11);
+      else if (opt.rfind("read_cache_mb=", 0) == 0) {
+        try {
+          fo.read_cache_bytes = std::stoull(opt.substr(14)) << 20;
+        } catch (const std::exception&) {
+          std::fprintf(stderr, "cairn-fuse: bad option %s (MiB expected)\n", opt.c_str());
+          return 2;
+        }
+      }
       else if (opt.rfind("writeback_age_ms=", 0) == 0) {
         try {
           fo.writeback_opts.max_age = std::chrono::milliseconds(std::stoul(opt.substr(17)));
@@ -222,6 +231,11 @@ int main(int argc, char** argv) {
   ::mkdir("/run/cairn", 0755);
   ::mkdir("/run/cairn/fuse", 0700);
   fs.start_writeback(fs::holder_socket(mountpoint) + ".unstored", held.has_value());
+  // Session I/O through the passthrough hooks (fs/fuse/passthrough.h); the
+  // INIT of a fresh mount asks for passthrough when a read cache is wanted.
+  fs::install_passthrough_hooks(se, !fo.read_cache_dir.empty() && !held);
+  fs.start_read_cache(fs::holder_socket(mountpoint) + ".modes", held.has_value(),
+                      fuse_session_fd(se));
   int holder_conn = fs::attach_to_holder(mountpoint);
   fs.attach(se);
   bool resent = held && fs::request_resend(fuse_session_fd(se));
@@ -259,6 +273,7 @@ int main(int argc, char** argv) {
     spdlog::info("unmounted {}", mountpoint);
     fs.shutdown();
     ::unlink((fs::holder_socket(mountpoint) + ".unstored").c_str());
+    ::unlink((fs::holder_socket(mountpoint) + ".modes").c_str());
     fuse_session_unmount(se);
   }
   fuse_remove_signal_handlers(se);

@@ -4,7 +4,8 @@
 # locks across mounts, fio with verify, many small files, subvolume quotas,
 # an MDS failover under writes (locks kept), write-back buffering (close and
 # fsync store; a killed cairn-fuse's unstored writes report EIO at close),
-# and a full cluster restart.
+# a local read cache read through FUSE passthrough, and a full cluster
+# restart.
 # Usage: fs_test.sh BIN_DIR [SMALL_FILES]
 set -euo pipefail
 BIN=${1:?usage: fs_test.sh BIN_DIR [SMALL_FILES]}
@@ -20,7 +21,7 @@ HOLDER=""  # a background lock holder: it keeps ctest's output pipe open
 cleanup() {
   set +e
   [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null
-  for m in "$A" "$B" "$DIR/sub" "$DIR/c"; do mounted "$m" && fusermount3 -u -z "$m"; done
+  for m in "$A" "$B" "$DIR/sub" "$DIR/c" "$DIR/rc"; do mounted "$m" && fusermount3 -u -z "$m"; done
   "$BIN/cairn" down --dir "$DIR" >/dev/null 2>&1
   if [ "$FAILED" = 0 ]; then rm -rf "$DIR"; else echo "kept $DIR for inspection"; fi
 }
@@ -432,6 +433,46 @@ wait $wb_writer || fail "write-back: killed cairn-fuse's unstored writes"
 cmp -n 5242880 "$DIR/wb-synced" "$B/wb" || fail "fsynced data changed after cairn-fuse was killed"
 echo after > "$DIR/c/wb-after" && [ "$(cat "$B/wb-after")" = after ] || fail "C does not work after the takeover"
 ctl fs umount "$DIR/c" >/dev/null || fail "umount C"
+
+step "read cache: an unchanged file's later opens read its local copy (FUSE passthrough), without cairn-fuse"
+mkdir -p "$DIR/rc"
+ctl fs mount "$DIR/rc" -o read_cache="$DIR/rc-cache",read_cache_mb=256 >/dev/null || fail "mount with a read cache"
+head -c 30000000 /dev/urandom > "$DIR/dataset"
+cp "$DIR/dataset" "$A/dataset"
+cmp "$DIR/dataset" "$DIR/rc/dataset" || fail "first epoch through the read-cache mount"
+[ -n "$(ls "$DIR/rc-cache")" ] || fail "the first epoch left no local copy"
+rc_pid=$(ps -eo pid,args | awk -v m="$DIR/rc" '$2 ~ /cairn-fuse$/ && $3 == m {print $1}')
+[ -n "$rc_pid" ] || fail "no cairn-fuse serves $DIR/rc"
+( sleep 20; kill -CONT "$rc_pid" ) >/dev/null 2>&1 &  # never leave it stopped
+python3 - "$DIR/rc/dataset" "$DIR/dataset" "$rc_pid" <<'PY' || fail "passthrough reads of the local copy"
+import errno, os, signal, sys, time
+path, want, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+f = open(path, "rb")
+with open("/proc/sys/vm/drop_caches", "w") as d: d.write("1")
+os.kill(pid, signal.SIGSTOP)  # every read below must bypass the daemon
+start = time.monotonic()
+try:
+    data = f.read()
+finally:
+    took = time.monotonic() - start
+    os.kill(pid, signal.SIGCONT)
+if took > 10: sys.exit(f"reads waited {took:.0f} s for the stopped cairn-fuse: not served from the local copy")
+if data != open(want, "rb").read(): sys.exit("the local copy read back wrong")
+# Writing needs the page cache mode: refused while local-copy readers are open here...
+try:
+    open(path, "r+b")
+    sys.exit("a write open was accepted beside a passthrough reader")
+except OSError as e:
+    if e.errno != errno.ETXTBSY: sys.exit(f"write open beside a passthrough reader: {e}, want ETXTBSY")
+f.close()
+open(path, "r+b").close()  # ...and fine once they closed
+PY
+# Changed on another node: the next open reads the new bytes, not the stale copy.
+printf 'CHANGED' | dd of="$A/dataset" bs=1 seek=1000 conv=notrunc status=none
+printf 'CHANGED' | dd of="$DIR/dataset" bs=1 seek=1000 conv=notrunc status=none
+cmp "$DIR/dataset" "$DIR/rc/dataset" || fail "the read-cache mount read a stale copy after a change on another node"
+cmp "$DIR/dataset" "$DIR/rc/dataset" || fail "second read after the change"
+ctl fs umount "$DIR/rc" >/dev/null || fail "umount the read-cache mount"
 
 step "full restart: unmount, cairn down, cairn up, mount, compare"
 find "$A/tree" -type f -exec md5sum {} + | sort > "$DIR/before.md5"
