@@ -467,6 +467,33 @@ except OSError as e:
 f.close()
 open(path, "r+b").close()  # ...and fine once they closed
 PY
+# A cairn-fuse taking the mount over keeps to the modes of the files its
+# predecessor opened: readers join the inherited passthrough, writers wait.
+python3 - "$DIR/rc/dataset" "$DIR/dataset" "$DIR/rc-ready" "$DIR/rc-go" <<'PY' &
+import errno, os, sys, time
+path, want, ready, go = sys.argv[1:]
+expect = open(want, "rb").read()
+f = open(path, "rb")
+open(ready, "w").close()
+while not os.path.exists(go): time.sleep(0.05)
+with open(path, "rb") as g:
+    if g.read() != expect: sys.exit("a reader after the takeover read wrong data")
+try:
+    open(path, "r+b")
+    sys.exit("after the takeover, a write open was accepted beside an inherited passthrough reader")
+except OSError as e:
+    if e.errno != errno.ETXTBSY: sys.exit(f"write open after the takeover: {e}, want ETXTBSY")
+if f.read() != expect: sys.exit("the inherited passthrough reader read wrong data")
+f.close()
+open(path, "r+b").close()
+PY
+rc_reader=$!
+for _ in $(seq 1 100); do [ -e "$DIR/rc-ready" ] && break; sleep 0.1; done
+kill -9 "$rc_pid"
+for _ in $(seq 1 50); do kill -0 "$rc_pid" 2>/dev/null || break; sleep 0.1; done
+ctl fs mount "$DIR/rc" | grep -q "resumed serving" || fail "no takeover of the read-cache mount"
+touch "$DIR/rc-go"
+wait $rc_reader || fail "passthrough opens across a cairn-fuse takeover"
 # Changed on another node: the next open reads the new bytes, not the stale copy.
 printf 'CHANGED' | dd of="$A/dataset" bs=1 seek=1000 conv=notrunc status=none
 printf 'CHANGED' | dd of="$DIR/dataset" bs=1 seek=1000 conv=notrunc status=none
