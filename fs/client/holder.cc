@@ -39,7 +39,7 @@ Result<int> connect_unix(const std::string& path) {
 std::string read_line(int s) {
   std::string line;
   char c;
-  while (line.size() < 256 && ::read(s, &c, 1) == 1 && c != '\n') line.push_back(c);
+  while (line.size() < 8192 && ::read(s, &c, 1) == 1 && c != '\n') line.push_back(c);
   return line;
 }
 
@@ -97,17 +97,20 @@ bool is_mounted(const std::string& mountpoint) {
 
 std::string encode_state(const HeldMount& h) {
   return std::to_string(h.session) + " " + h.fs_name + " " +
-         (h.subvolume.empty() ? "-" : h.subvolume);
+         (h.subvolume.empty() ? "-" : h.subvolume) + " " +
+         (h.options.empty() ? "-" : h.options);
 }
 
 HeldMount decode_state(const std::string& line) {
   HeldMount h;
-  char fs_name[256] = {}, sub[256] = {};
+  char fs_name[256] = {}, sub[256] = {}, options[4096] = {};
   unsigned long long session = 0;
-  if (std::sscanf(line.c_str(), "%llu %255s %255s", &session, fs_name, sub) == 3) {
+  // (A holder started by an older cairn-fuse keeps three fields.)
+  if (std::sscanf(line.c_str(), "%llu %255s %255s %4095s", &session, fs_name, sub, options) >= 3) {
     h.session = session;
     h.fs_name = fs_name;
     h.subvolume = std::string(sub) == "-" ? "" : sub;
+    h.options = std::string(options) == "-" ? "" : options;
   }
   return h;
 }

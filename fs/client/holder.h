@@ -22,6 +22,7 @@ struct HeldMount {
   uint64_t session = 0;  // the MDS session to resume (keeps opens and locks)
   std::string fs_name;   // what the mount serves: a successor must serve the same
   std::string subvolume;
+  std::string options;  // cairn-fuse's own -o options (read cache, write-back), comma-separated
 };
 
 // The absolute path of a mount point, resolved without touching the mount
@@ -29,7 +30,7 @@ struct HeldMount {
 // one that died).
 std::string mount_path(const std::string& mountpoint);
 std::string holder_socket(const std::string& mountpoint);
-// The state line the holder keeps ("<session> <fs> <subvolume or ->").
+// The state line the holder keeps ("<session> <fs> <subvolume or -> <options or ->").
 std::string encode_state(const HeldMount& h);
 HeldMount decode_state(const std::string& line);
 bool is_mounted(const std::string& mountpoint);

@@ -34,6 +34,35 @@ void report(int fd, const std::string& error) {
   close(fd);
 }
 
+// cairn-fuse's own -o options: 0 taken, 1 not ours, 2 malformed. A
+// successor taking a mount over gets them back from the holder.
+int own_option(const std::string& opt, fs::FuseOptions& fo) {
+  auto number = [&](size_t prefix, uint64_t* out) {
+    try {
+      size_t used = 0;
+      *out = std::stoull(opt.substr(prefix), &used);
+      return used == opt.size() - prefix ? 0 : 2;
+    } catch (const std::exception&) {
+      return 2;
+    }
+  };
+  uint64_t n = 0;
+  if (opt.find_first_of(" \t\n") != std::string::npos) return 2;  // the holder keeps them space-separated
+  if (opt == "writeback=0" || opt == "nowriteback") fo.writeback = false;
+  else if (opt == "writeback=1" || opt == "writeback") fo.writeback = true;
+  else if (opt.rfind("read_cache=", 0) == 0) fo.read_cache_dir = opt.substr(11);
+  else if (opt.rfind("read_cache_mb=", 0) == 0) {
+    if (number(14, &n) != 0) return 2;
+    fo.read_cache_bytes = n << 20;
+  } else if (opt.rfind("writeback_age_ms=", 0) == 0) {
+    if (number(17, &n) != 0) return 2;
+    fo.writeback_opts.max_age = std::chrono::milliseconds(n);
+  } else {
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,6 +71,7 @@ int main(int argc, char** argv) {
   std::string conf;
   std::string log_file;
   std::string extra_opts;
+  std::string own_opts;  // ours among them (kept by the holder for a successor)
   bool foreground = false;
   fs::FuseOptions fo;
   std::vector<std::string> positional;
@@ -83,24 +113,12 @@ int main(int argc, char** argv) {
       if (opt.rfind("conf=", 0) == 0) conf = opt.substr(5);
       else if (opt.rfind("fs=", 0) == 0) fo.fs_name = opt.substr(3);
       else if (opt.rfind("subvolume=", 0) == 0) fo.subvolume = opt.substr(10);
-      else if (opt == "writeback=0" || opt == "nowriteback") fo.writeback = false;
-      else if (opt == "writeback=1" || opt == "writeback") fo.writeback = true;
-      else if (opt.rfind("read_cache=", 0) == 0) fo.read_cache_dir = opt.substr(11);
-      else if (opt.rfind("read_cache_mb=", 0) == 0) {
-        try {
-          fo.read_cache_bytes = std::stoull(opt.substr(14)) << 20;
-        } catch (const std::exception&) {
-          std::fprintf(stderr, "cairn-fuse: bad option %s (MiB expected)\n", opt.c_str());
+      else if (int own = own_option(opt, fo); own != 1) {
+        if (own == 2) {
+          std::fprintf(stderr, "cairn-fuse: bad option %s\n", opt.c_str());
           return 2;
         }
-      }
-      else if (opt.rfind("writeback_age_ms=", 0) == 0) {
-        try {
-          fo.writeback_opts.max_age = std::chrono::milliseconds(std::stoul(opt.substr(17)));
-        } catch (const std::exception&) {
-          std::fprintf(stderr, "cairn-fuse: bad option %s (milliseconds expected)\n", opt.c_str());
-          return 2;
-        }
+        own_opts += (own_opts.empty() ? "" : ",") + opt;
       }
       else if (opt.empty() || opt == "defaults" || opt == "_netdev" || opt == "nofail" ||
                opt == "noauto" || opt == "auto" || opt == "user" || opt == "nouser") continue;
@@ -133,6 +151,16 @@ int main(int argc, char** argv) {
     held = *h;
     fo.fs_name = held->fs_name;  // serve exactly what the mount served
     fo.subvolume = held->subvolume;
+    if (own_opts.empty() && !held->options.empty()) {  // ... as it served it
+      own_opts = held->options;
+      size_t pos = 0;
+      while (pos <= own_opts.size()) {
+        size_t comma = own_opts.find(',', pos);
+        if (comma == std::string::npos) comma = own_opts.size();
+        own_option(own_opts.substr(pos, comma - pos), fo);
+        pos = comma + 1;
+      }
+    }
   }
   if (fo.client_name.empty()) {
     char host[256] = {0};
@@ -222,6 +250,7 @@ int main(int argc, char** argv) {
     state.session = fs.mdsc->session();
     state.fs_name = fo.fs_name;
     state.subvolume = fo.subvolume;
+    state.options = own_opts;
     if (Status st = fs::spawn_holder(self_exe, mountpoint, fuse_session_fd(se), state);
         !st.ok()) {
       spdlog::warn("{}: this mount will not survive a cairn-fuse restart", st.to_string());

@@ -491,7 +491,9 @@ rc_reader=$!
 for _ in $(seq 1 100); do [ -e "$DIR/rc-ready" ] && break; sleep 0.1; done
 kill -9 "$rc_pid"
 for _ in $(seq 1 50); do kill -0 "$rc_pid" 2>/dev/null || break; sleep 0.1; done
-ctl fs mount "$DIR/rc" | grep -q "resumed serving" || fail "no takeover of the read-cache mount"
+ctl fs mount "$DIR/rc" > "$DIR/rc-takeover" 2>&1
+grep -q "resumed serving" "$DIR/rc-takeover" || fail "no takeover of the read-cache mount: $(cat "$DIR/rc-takeover")"
+grep -q "read cache in $DIR/rc-cache" "$DIR/rc-takeover" || fail "the successor dropped the mount's read cache option"
 touch "$DIR/rc-go"
 wait $rc_reader || fail "passthrough opens across a cairn-fuse takeover"
 # Changed on another node: the next open reads the new bytes, not the stale copy.
