@@ -148,6 +148,23 @@ Result<OsdHeartbeat> OsdHeartbeat::decode(std::string_view b) {
   });
 }
 
+std::string OsdFailure::encode() const {
+  std::string out;
+  Encoder e(&out);
+  e.i32(reporter);
+  e.i32(target);
+  e.u64(failed_for_ms);
+  return out;
+}
+
+Result<OsdFailure> OsdFailure::decode(std::string_view b) {
+  return decode_all<OsdFailure>(b, "failure report", [](Decoder& d, OsdFailure& t) {
+    t.reporter = d.i32();
+    t.target = d.i32();
+    t.failed_for_ms = d.u64();
+  });
+}
+
 std::string MonStatus::encode() const {
   std::string out;
   Encoder e(&out);

@@ -23,6 +23,7 @@ enum class MsgType : uint16_t {
   kMonStatus = 6,       // (empty) -> MonStatus
   kOsdReport = 7,       // OSD -> mon leader, one-way: PG stats for `status`
   kMonGetReports = 8,   // (empty) -> all OSD reports
+  kOsdFailure = 9,      // OSD -> mon leader, one-way: OsdFailure (a peer it cannot reach)
   // osd
   kOsdOp = 20,          // OsdOpRequest -> OsdOpReply (client -> primary)
   kRepOp = 21,          // RepOpRequest -> StatusReply (primary -> replica)
@@ -33,6 +34,7 @@ enum class MsgType : uint16_t {
   kPgScrubMap = 26,     // ScrubMapRequest -> ScrubMapReply (one member's inventory)
   kPgScrub = 27,        // ScrubRequest -> ScrubReply (client -> primary)
   kPgActivate = 28,     // PgActivate -> StatusReply (primary -> up members, before serving)
+  kOsdPing = 29,        // (empty) -> StatusReply (OSD -> OSD: are you reachable?)
 };
 
 // Every reply starts with a status; a non-ok status may carry a hint
@@ -77,6 +79,15 @@ struct OsdHeartbeat {
   Epoch map_epoch = 0;
   std::string encode() const;
   static Result<OsdHeartbeat> decode(std::string_view b);
+};
+
+// `reporter` has not reached `target` (pings unanswered) for failed_for_ms.
+struct OsdFailure {
+  OsdId reporter = kNoOsd;
+  OsdId target = kNoOsd;
+  uint64_t failed_for_ms = 0;
+  std::string encode() const;
+  static Result<OsdFailure> decode(std::string_view b);
 };
 
 struct MonStatus {

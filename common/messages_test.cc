@@ -20,6 +20,17 @@ void expect_same(const std::vector<LogEntry>& a, const std::vector<LogEntry>& b)
   }
 }
 
+TEST(Messages, OsdFailureRoundTripsAndRejectsTruncation) {
+  OsdFailure f{3, 7, 6500};
+  std::string b = f.encode();
+  auto back = OsdFailure::decode(b);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->reporter, 3);
+  EXPECT_EQ(back->target, 7);
+  EXPECT_EQ(back->failed_for_ms, 6500u);
+  EXPECT_FALSE(OsdFailure::decode(b.substr(0, b.size() - 1)).ok());
+}
+
 TEST(Messages, PgInfoReplyCarriesTheLog) {
   PgInfoReply r;
   r.last_update = 42;

@@ -46,5 +46,44 @@ TEST(FailureDetector, NewLeaderGivesEveryoneAFreshGrace) {
   EXPECT_EQ(fd.tick(m, 51100).size(), 1u);
 }
 
+TEST(FailureDetector, PeersReportsMarkDownAnOsdThatStillHeartbeats) {
+  FailureDetector fd({.down_grace_ms = 1000, .repropose_ms = 500, .min_reporters = 2,
+                      .peer_grace_ms = 3000, .report_ttl_ms = 1500});
+  ClusterMap m;
+  for (OsdId id = 0; id < 4; ++id) m.osds[id] = OsdInfo{.id = id, .up = true};
+  fd.reset(0);
+  auto beat_all = [&](uint64_t t) {
+    for (OsdId id = 0; id < 4; ++id) fd.heartbeat(id, t);
+  };
+  // osd.0 reaches the monitors but not its peers.
+  beat_all(1000);
+  fd.report(0, 1, 2000, 1000);  // not for long enough yet
+  fd.report(0, 2, 2000, 1000);
+  EXPECT_TRUE(fd.tick(m, 1000).empty());
+  beat_all(2000);
+  fd.report(0, 1, 3000, 2000);
+  EXPECT_TRUE(fd.tick(m, 2000).empty()) << "one reporter is not enough";
+  // The isolated osd.0 reports everyone: one reporter each, nobody goes down.
+  fd.report(1, 0, 5000, 2000);
+  fd.report(2, 0, 5000, 2000);
+  fd.report(0, 0, 5000, 2000);  // about itself: ignored
+  EXPECT_TRUE(fd.tick(m, 2000).empty());
+  fd.report(0, 2, 3000, 2000);
+  EXPECT_EQ(fd.reporters(m, 0, 2000), (std::vector<OsdId>{1, 2}));
+  auto cmds = fd.tick(m, 2000);
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].op, MapOp::kOsdDown);
+  EXPECT_EQ(cmds[0].ids, std::vector<OsdId>{0});
+  m.osds[0].up = false;
+  EXPECT_TRUE(fd.unreachable(m, 0, 2500)) << "it may not boot again while reported";
+  // Reports go stale once the partition heals and the peers stop sending them.
+  EXPECT_FALSE(fd.unreachable(m, 0, 4000));
+  // A reporter the map has marked down does not count.
+  fd.report(3, 1, 5000, 5000);
+  fd.report(3, 2, 5000, 5000);
+  m.osds[2].up = false;
+  EXPECT_FALSE(fd.unreachable(m, 3, 5000));
+}
+
 }  // namespace
 }  // namespace cairn::mon

@@ -14,6 +14,15 @@
 
 namespace cairn::mon {
 
+namespace {
+std::string describe_osds(const std::vector<OsdId>& ids) {
+  std::string s;
+  for (OsdId id : ids) s += (s.empty() ? "osd." : ", osd.") + std::to_string(id);
+  return s.empty() ? "no OSD" : s;
+}
+}  // namespace
+
+
 namespace asio = boost::asio;
 using net::awaitable;
 using net::Millis;
@@ -129,8 +138,15 @@ awaitable<void> MonService::ticker() {
     if (leader && map_.epoch > 0) {
       check_pool_quotas();
       check_osd_full();
-      for (auto& cmd : detector_.tick(map_, net::now_ms())) {
+      uint64_t now = net::now_ms();
+      for (auto& cmd : detector_.tick(map_, now)) {
         spdlog::info("failure detector: {}", cmd.describe());
+        for (OsdId id : cmd.ids) {
+          if (cmd.op == MapOp::kOsdDown && detector_.unreachable(map_, id, now)) {
+            spdlog::warn("osd.{} still reaches the monitors, but {} cannot reach it: marking it down",
+                         id, describe_osds(detector_.reporters(map_, id, now)));
+          }
+        }
         asio::co_spawn(io_, propose_and_wait(std::move(cmd)), asio::detached);
       }
     }
@@ -482,6 +498,17 @@ awaitable<void> MonService::handle(net::ConnectionPtr conn, net::Frame frame) {
       conn->reply(req, frame.header.type, std::move(out));
       co_return;
     }
+    case MsgType::kOsdFailure: {
+      auto f = OsdFailure::decode(frame.payload);
+      if (!f.ok()) {
+        conn->close();
+        co_return;
+      }
+      if (node_->role() == raft::Role::kLeader) {
+        detector_.report(f->target, f->reporter, f->failed_for_ms, net::now_ms());
+      }
+      co_return;
+    }
     case MsgType::kOsdReport: {
       Decoder d(frame.payload);
       OsdReport rep = OsdReport::decode(d);
@@ -514,6 +541,13 @@ awaitable<void> MonService::handle(net::ConnectionPtr conn, net::Frame frame) {
       conn->close();
       co_return;
   }
+}
+
+bool MonService::booting_again(const MapCommand& boot) {
+  const OsdInfo* cur = map_.find_osd(boot.osd.id);
+  if (cur != nullptr && cur->boot_nonce == boot.osd.boot_nonce) return true;
+  detector_.forget_reports(boot.osd.id);  // a restarted process: its peers have not tried it yet
+  return false;
 }
 
 awaitable<void> MonService::handle_command(net::ConnectionPtr conn, net::Frame frame) {
@@ -550,6 +584,14 @@ awaitable<void> MonService::handle_command(net::ConnectionPtr conn, net::Frame f
         }
       }
     }
+  } else if (cmd->op == MapOp::kOsdBoot && node_->role() == raft::Role::kLeader &&
+             booting_again(*cmd) && detector_.unreachable(map_, cmd->osd.id, net::now_ms())) {
+    // Up again would stall its PGs again: it stays down while its peers
+    // cannot reach it (no flapping).
+    reply.head.status = Status::Unavailable(
+        "osd." + std::to_string(cmd->osd.id) + " stays down: " +
+        describe_osds(detector_.reporters(map_, cmd->osd.id, net::now_ms())) +
+        " cannot reach it");
   } else {
     reply = co_await propose_and_wait(std::move(*cmd));
   }

@@ -106,6 +106,9 @@ class MonService {
   static constexpr size_t kRecentEpochs = 200;
   std::map<net::Connection*, Subscriber> subscribers_;
   std::map<raft::Index, std::shared_ptr<Waiter>> waiters_;
+  // True if this boot comes from the same OSD process the map knows (marked
+  // down while alive); a new process's boot clears its peers' old reports.
+  bool booting_again(const MapCommand& boot);
   FailureDetector detector_;
   std::map<OsdId, OsdReport> reports_;
   std::map<MonId, uint64_t> peer_last_heard_ms_;

@@ -83,6 +83,7 @@ Status OsdService::start() {
   mon_->start([this](const ClusterMap& m) { on_map(m); });
   asio::co_spawn(ex, boot_loop(), asio::detached);
   asio::co_spawn(ex, heartbeat_loop(), asio::detached);
+  asio::co_spawn(ex, peer_ping_loop(), asio::detached);
   asio::co_spawn(ex, report_loop(), asio::detached);
   asio::co_spawn(ex, scrub_loop(), asio::detached);
   return Status::Ok();
@@ -229,6 +230,45 @@ awaitable<void> OsdService::heartbeat_loop() {
       if (head.ok() && head->epoch > map_.epoch + 1) mon_->refresh();
     }
   }
+}
+
+awaitable<void> OsdService::peer_ping_loop() {
+  while (!stopped_) {
+    co_await sleep_for(Millis(opts_.heartbeat_ms));
+    if (stopped_) break;
+    if (!healthy_) {  // only an up OSD's view counts
+      peer_silent_since_ms_.clear();
+      continue;
+    }
+    std::vector<std::pair<OsdId, std::string>> peers;
+    for (const auto& [id, osd] : map_.osds) {
+      // A down OSD that is still "in" is pinged too: while its peers cannot
+      // reach it, their reports keep it from booting back (and flapping).
+      if (id != opts_.id && !osd.addr.empty() && (osd.up || osd.in)) peers.emplace_back(id, osd.addr);
+    }
+    for (auto& [id, addr] : peers) asio::co_spawn(io_, ping_peer(id, std::move(addr)), asio::detached);
+  }
+}
+
+awaitable<void> OsdService::ping_peer(OsdId id, std::string addr) {
+  if (!pinging_.insert(id).second) co_return;  // the last ping still waits
+  uint64_t sent = net::now_ms();
+  auto r = co_await peers_->call(addr, static_cast<uint16_t>(MsgType::kOsdPing), std::string(),
+                                 Millis(opts_.heartbeat_ms * 2));
+  pinging_.erase(id);
+  if (stopped_) co_return;
+  if (r.ok()) {
+    if (peer_silent_since_ms_.erase(id)) {
+      spdlog::info("osd.{} answers pings again", id);
+      OsdFailure back{opts_.id, id, 0};  // withdraws this OSD's report at once
+      co_await mon_->send_leader(MsgType::kOsdFailure, back.encode());
+    }
+    co_return;
+  }
+  auto [it, first] = peer_silent_since_ms_.try_emplace(id, sent);
+  if (first) spdlog::warn("osd.{} at {} does not answer pings: {}", id, addr, r.status().to_string());
+  OsdFailure f{opts_.id, id, net::now_ms() - it->second};
+  co_await mon_->send_leader(MsgType::kOsdFailure, f.encode());
 }
 
 std::string OsdService::pg_state_name(const Pg& pg, const PoolInfo& pool) const {
@@ -457,6 +497,12 @@ awaitable<void> OsdService::handle(net::ConnectionPtr conn, net::Frame frame) {
       op_latency_->observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       conn->reply(req, t, reply.encode());
+      co_return;
+    }
+    case MsgType::kOsdPing: {
+      StatusReply pong;
+      pong.epoch = map_.epoch;
+      conn->reply(req, t, encode_reply(pong));
       co_return;
     }
     case MsgType::kRepOp: {

@@ -151,6 +151,11 @@ class OsdService {
   net::awaitable<void> handle(net::ConnectionPtr conn, net::Frame frame);
   net::awaitable<void> boot_loop();
   net::awaitable<void> heartbeat_loop();
+  // Pings every OSD that is up or still "in", and reports the ones that stay
+  // silent to the monitors: an OSD that reaches the monitors but not its
+  // peers must still be marked down (its PGs would stall otherwise).
+  net::awaitable<void> peer_ping_loop();
+  net::awaitable<void> ping_peer(OsdId id, std::string addr);
   net::awaitable<void> report_loop();
   void on_map(const ClusterMap& map);
   Status load_pgs();
@@ -239,6 +244,8 @@ class OsdService {
   bool stopped_ = false;
   bool shutting_down_ = false;  // marked itself down: must not boot again
   bool booting_ = false;
+  std::map<OsdId, uint64_t> peer_silent_since_ms_;  // peers whose pings fail, since when
+  std::set<OsdId> pinging_;                         // a ping to it is in flight
 
   ClusterMap map_;
   PlacementTopology topo_;

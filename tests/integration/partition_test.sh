@@ -12,11 +12,14 @@
 #       leader and commit map changes, the old leader commits nothing, client
 #       I/O continues, and after healing all three serve the same map;
 #   (c) no monitor can reach anyone: reads and writes go on with the last
-#       map, nothing is marked down, map changes wait.
+#       map, nothing is marked down, map changes wait;
+#   (d) an OSD reaches the monitors and clients but none of its peers: its
+#       peers' failure reports mark it down, it stays down (no flapping)
+#       while cut off, I/O continues, and it comes back after healing.
 #
 # Usage: partition_test.sh BIN_DIR. Needs root, `ip netns` and nft; exits 77
 # (ctest: skipped) without them. CAIRN_TEST_KEEP=1 keeps the logs;
-# CAIRN_PARTITION_SCENARIOS="a c" runs only some scenarios.
+# CAIRN_PARTITION_SCENARIOS="a d" runs only some scenarios.
 set -euo pipefail
 BIN=${1:?usage: partition_test.sh BIN_DIR}
 skip() { echo "SKIP: $*"; FAILED=0; exit 77; }
@@ -324,6 +327,42 @@ scenario_c() {
   verify c1
 }
 
-for s in ${CAIRN_PARTITION_SCENARIOS:-a b c}; do "scenario_$s"; done
+# ---------------------------------------------------------------------------
+# (d) An OSD reaches the monitors and the clients but none of its peers (a
+# broken link between racks): its heartbeats alone would keep it "up" and
+# its PGs stalled. Its peers report it; it is marked down, stays down (no
+# flapping) while cut off, and comes back once healed.
+scenario_d() {
+  X=$(ctl pg ls --format json | json \
+    'max(range(4), key=lambda o: sum(1 for p in d if o in p["up"]))')
+  local others=""
+  for o in "${OSDS[@]}"; do [ "$o" = "osd$X" ] || others+="$o "; done
+  log "(d) osd.$X (in $(ctl pg ls --format json | json "sum(1 for p in d if $X in p['up'])") PGs) loses its peers but keeps the monitors"
+  start_writer d1 cli d1 --read-back
+  sleep 3
+  T_CUT=$(now_ms)
+  cut "osd$X" "$others"
+  wait_for 40 "the monitors to mark osd.$X down on its peers' reports" is_osd_down "$X"
+  T_DOWN=$(now_ms)
+  log "  marked down after $(( (T_DOWN - T_CUT) / 1000 ))s (its peers' reports; it still heartbeats the monitors)"
+  wait_for 30 "osd.$X's PGs to re-peer without it" all_pgs_active
+  # It boots again and again (it is alive); the monitors refuse while its peers cannot reach it.
+  for _ in 1 2 3 4 5 6 7 8; do
+    sleep 1
+    is_osd_down "$X" || fail "osd.$X came back up while still cut off from its peers (flapping)"
+  done
+  T_HEAL=$(now_ms)
+  n=$(acks_between d1 $((T_DOWN + 2000)) "$T_HEAL")
+  [ "$n" -gt 0 ] || fail "client I/O stopped while osd.$X was cut off from its peers"
+  log "  while cut off: stayed down, d1 acked $n writes"
+  heal
+  wait_for 60 "osd.$X to be back up" is_osd_up "$X"
+  wait_for 90 "HEALTH_OK after healing (d)" healthy
+  log "  healed: osd.$X up again and every PG clean after $(( ($(now_ms) - T_HEAL) / 1000 ))s"
+  stop_writers d1
+  verify d1
+}
+
+for s in ${CAIRN_PARTITION_SCENARIOS:-a b c d}; do "scenario_$s"; done
 FAILED=0
 log "PASS"
