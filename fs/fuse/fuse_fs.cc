@@ -915,7 +915,8 @@ FuseFs::OpenFile* FuseFs::new_file(Ino ino, bool append, fuse_file_info* fi, boo
   std::lock_guard lock(handles_mu_);
   uint64_t id = next_handle_++;
   // The mode bits let a successor account for the handles it inherits.
-  fi->fh = (id << 2) | (passthrough ? 2 : 0) | (append ? 1 : 0);
+  bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+  fi->fh = (id << 3) | (writable ? 4 : 0) | (passthrough ? 2 : 0) | (append ? 1 : 0);
   OpenFile& f = files_[fi->fh];
   f.ino = ino;
   f.append = append;
@@ -930,7 +931,8 @@ FuseFs::OpenFile* FuseFs::file(fuse_ino_t ino, fuse_file_info* fi) {
     it->second.append = (fi->fh & 1) != 0;
     it->second.passthrough = (fi->fh & 2) != 0;
     it->second.dirty = true;  // it may have written: publish mtime at close
-    it->second.lost = lost_.count(it->second.ino) != 0;
+    // Only a handle that could write has writes to lose.
+    it->second.lost = (fi->fh & 4) != 0 && lost_.count(it->second.ino) != 0;
   }
   return &it->second;
 }

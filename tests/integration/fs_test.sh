@@ -21,6 +21,7 @@ HOLDER=""  # a background lock holder: it keeps ctest's output pipe open
 cleanup() {
   set +e
   [ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null
+  for job in $(jobs -p); do kill "$job" 2>/dev/null; done  # background readers and writers
   for m in "$A" "$B" "$DIR/sub" "$DIR/c" "$DIR/rc"; do mounted "$m" && fusermount3 -u -z "$m"; done
   "$BIN/cairn" down --dir "$DIR" >/dev/null 2>&1
   if [ "$FAILED" = 0 ]; then rm -rf "$DIR"; else echo "kept $DIR for inspection"; fi
@@ -411,8 +412,13 @@ f.flush(); os.fsync(f.fileno())
 # fsync stored it: another node reads it while the file is still open here.
 if open(other, "rb").read(len(data)) != data: sys.exit("fsynced data not readable from another mount")
 f.write(os.urandom(1 << 20)); f.flush()  # acknowledged, buffered in cairn-fuse
+reader = open(path, "rb")  # could not write: its close has nothing to report
 open(ready, "w").close()
-while not os.path.exists(go): time.sleep(0.05)
+deadline = time.time() + 300
+while not os.path.exists(go):
+    if time.time() > deadline: sys.exit("never told to go on")
+    time.sleep(0.05)
+reader.close()
 try:
     f.close()
 except OSError as e:
@@ -475,7 +481,10 @@ path, want, ready, go = sys.argv[1:]
 expect = open(want, "rb").read()
 f = open(path, "rb")
 open(ready, "w").close()
-while not os.path.exists(go): time.sleep(0.05)
+deadline = time.time() + 300
+while not os.path.exists(go):
+    if time.time() > deadline: sys.exit("never told to go on")
+    time.sleep(0.05)
 with open(path, "rb") as g:
     if g.read() != expect: sys.exit("a reader after the takeover read wrong data")
 try:
