@@ -394,7 +394,7 @@ for sig in KILL TERM; do
 done
 if ctl fs mount "$A" 2>/dev/null; then fail "a second daemon was started on a served mount"; fi
 
-step "write-back: small writes, fsync and close store; a killed cairn-fuse's unstored writes fail the close"
+step "write-back: small writes, fsync and close store; a killed cairn-fuse's unstored writes and a refused write fail the close"
 head -c 8000000 /dev/urandom > "$DIR/small-writes"
 dd if="$DIR/small-writes" of="$A/small-writes" bs=4k status=none || fail "4 KiB writes"
 cmp "$DIR/small-writes" "$B/small-writes" || fail "4 KiB writes closed on A differ on B"
@@ -439,6 +439,24 @@ wait $wb_writer || fail "write-back: killed cairn-fuse's unstored writes"
 cmp -n 5242880 "$DIR/wb-synced" "$B/wb" || fail "fsynced data changed after cairn-fuse was killed"
 echo after > "$DIR/c/wb-after" && [ "$(cat "$B/wb-after")" = after ] || fail "C does not work after the takeover"
 ctl fs umount "$DIR/c" >/dev/null || fail "umount C"
+# A background write the cluster refuses is reported by close.
+ctl pool set cairnfs.data max_bytes 1 >/dev/null || fail "pool quota"
+for _ in $(seq 1 60); do echo x | ctl obj put cairnfs.data quota-probe - >/dev/null 2>&1 || break; sleep 0.5; done
+if echo x | ctl obj put cairnfs.data quota-probe - >/dev/null 2>&1; then fail "the data pool never became full"; fi
+python3 - "$A/wb-enospc" <<'PY' || fail "a refused background write"
+import errno, os, sys
+try:
+    with open(sys.argv[1], "wb") as f:
+        f.write(os.urandom(2 << 20))  # buffered in cairn-fuse: accepted
+except OSError as e:
+    if e.errno != errno.ENOSPC: sys.exit(f"got {e}, want ENOSPC")
+    sys.exit(0)
+sys.exit("close succeeded although the cluster refused the writes")
+PY
+ctl pool set cairnfs.data max_bytes 0 >/dev/null || fail "pool quota off"
+for _ in $(seq 1 60); do echo x | ctl obj put cairnfs.data quota-probe - >/dev/null 2>&1 && break; sleep 0.5; done
+head -c 3000000 /dev/urandom > "$DIR/after-full"
+cp "$DIR/after-full" "$A/after-full" && cmp "$DIR/after-full" "$B/after-full" || fail "writes after the pool had room again"
 
 step "read cache: an unchanged file's later opens read its local copy (FUSE passthrough), without cairn-fuse"
 mkdir -p "$DIR/rc"
