@@ -8,6 +8,7 @@ void FailureDetector::reset(uint64_t now_ms) {
   down_since_ms_.clear();
   proposed_ms_.clear();
   reports_.clear();
+  booted_ms_.clear();
 }
 
 void FailureDetector::heartbeat(OsdId osd, uint64_t now_ms) { last_seen_ms_[osd] = now_ms; }
@@ -15,7 +16,17 @@ void FailureDetector::heartbeat(OsdId osd, uint64_t now_ms) { last_seen_ms_[osd]
 void FailureDetector::report(OsdId target, OsdId reporter, uint64_t failed_for_ms,
                              uint64_t now_ms) {
   if (target == reporter) return;
+  auto b = booted_ms_.find(target);
+  if (failed_for_ms > 0 && b != booted_ms_.end() && now_ms - failed_for_ms < b->second) {
+    reports_[target].erase(reporter);  // silent since before its boot: its old life
+    return;
+  }
   reports_[target][reporter] = Report{now_ms, failed_for_ms};
+}
+
+void FailureDetector::booted(OsdId osd, uint64_t now_ms) {
+  booted_ms_[osd] = now_ms;
+  reports_.erase(osd);
 }
 
 std::vector<OsdId> FailureDetector::reporters(const ClusterMap& map, OsdId target,

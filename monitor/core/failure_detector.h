@@ -37,8 +37,9 @@ class FailureDetector {
   void heartbeat(OsdId osd, uint64_t now_ms);
   // `reporter` has not reached `target` for failed_for_ms.
   void report(OsdId target, OsdId reporter, uint64_t failed_for_ms, uint64_t now_ms);
-  // A new incarnation of `target` booted: reports were about the old one.
-  void forget_reports(OsdId target) { reports_.erase(target); }
+  // `osd` booted (its boot committed): reports of a silence that began
+  // before are about its previous life, and are dropped.
+  void booted(OsdId osd, uint64_t now_ms);
   // The up OSDs whose fresh reports say `target` has been unreachable for
   // at least peer_grace_ms.
   std::vector<OsdId> reporters(const ClusterMap& map, OsdId target, uint64_t now_ms) const;
@@ -59,6 +60,7 @@ class FailureDetector {
     uint64_t failed_for_ms = 0;
   };
   std::map<OsdId, std::map<OsdId, Report>> reports_;  // target -> reporter -> latest
+  std::map<OsdId, uint64_t> booted_ms_;
 };
 
 }  // namespace cairn::mon

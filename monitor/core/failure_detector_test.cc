@@ -85,5 +85,25 @@ TEST(FailureDetector, PeersReportsMarkDownAnOsdThatStillHeartbeats) {
   EXPECT_FALSE(fd.unreachable(m, 3, 5000));
 }
 
+TEST(FailureDetector, ReportsOfASilenceFromBeforeABootAreDropped) {
+  FailureDetector fd({.down_grace_ms = 10000, .repropose_ms = 500, .min_reporters = 2,
+                      .peer_grace_ms = 3000, .report_ttl_ms = 1500});
+  ClusterMap m;
+  for (OsdId id = 0; id < 3; ++id) m.osds[id] = OsdInfo{.id = id, .up = true};
+  fd.reset(0);
+  // osd.0 restarts: it boots at 10000; its peers, whose pings failed from
+  // 5000 until their next round, still report that silence just after.
+  for (OsdId id = 0; id < 3; ++id) fd.heartbeat(id, 10000);
+  fd.booted(0, 10000);
+  fd.report(0, 1, 5100, 10100);
+  fd.report(0, 2, 5100, 10100);
+  EXPECT_FALSE(fd.unreachable(m, 0, 10100));
+  EXPECT_TRUE(fd.tick(m, 10100).empty()) << "a restarted OSD must not be marked down at once";
+  // A silence that began after the boot counts.
+  fd.report(0, 1, 3500, 14000);
+  fd.report(0, 2, 3500, 14000);
+  EXPECT_TRUE(fd.unreachable(m, 0, 14000));
+}
+
 }  // namespace
 }  // namespace cairn::mon

@@ -325,7 +325,10 @@ void MonService::apply_map_command(const MapCommand& cmd, raft::Index index, raf
     // A boot reached the leader: the OSD is alive now even if its last
     // heartbeats were lost, so it gets a fresh grace instead of being marked
     // down again at once.
-    if (cmd.op == MapOp::kOsdBoot) detector_.heartbeat(cmd.osd.id, net::now_ms());
+    if (cmd.op == MapOp::kOsdBoot) {
+      detector_.heartbeat(cmd.osd.id, net::now_ms());
+      detector_.booted(cmd.osd.id, net::now_ms());
+    }
     if (changed) {
       spdlog::info("map epoch {}: {}", map_.epoch, cmd.describe());
       recent_.emplace_back(map_.epoch, cmd.encode_to_string());
@@ -544,10 +547,9 @@ awaitable<void> MonService::handle(net::ConnectionPtr conn, net::Frame frame) {
 }
 
 bool MonService::booting_again(const MapCommand& boot) {
+  // A restarted process (a new nonce): its peers have not tried it yet.
   const OsdInfo* cur = map_.find_osd(boot.osd.id);
-  if (cur != nullptr && cur->boot_nonce == boot.osd.boot_nonce) return true;
-  detector_.forget_reports(boot.osd.id);  // a restarted process: its peers have not tried it yet
-  return false;
+  return cur != nullptr && cur->boot_nonce == boot.osd.boot_nonce;
 }
 
 awaitable<void> MonService::handle_command(net::ConnectionPtr conn, net::Frame frame) {

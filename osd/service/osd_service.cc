@@ -242,6 +242,14 @@ awaitable<void> OsdService::peer_ping_loop() {
     }
     std::vector<std::pair<OsdId, std::string>> peers;
     for (const auto& [id, osd] : map_.osds) {
+      // Up again (booted): its silence, if any, is counted afresh.
+      bool was_up = peer_seen_up_.count(id) != 0;
+      if (osd.up && !was_up) peer_silent_since_ms_.erase(id);
+      if (osd.up) {
+        peer_seen_up_.insert(id);
+      } else {
+        peer_seen_up_.erase(id);
+      }
       // A down OSD that is still "in" is pinged too: while its peers cannot
       // reach it, their reports keep it from booting back (and flapping).
       if (id != opts_.id && !osd.addr.empty() && (osd.up || osd.in)) peers.emplace_back(id, osd.addr);

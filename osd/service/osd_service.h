@@ -246,6 +246,7 @@ class OsdService {
   bool booting_ = false;
   std::map<OsdId, uint64_t> peer_silent_since_ms_;  // peers whose pings fail, since when
   std::set<OsdId> pinging_;                         // a ping to it is in flight
+  std::set<OsdId> peer_seen_up_;                    // up in the map at the last round
 
   ClusterMap map_;
   PlacementTopology topo_;

@@ -130,7 +130,8 @@ TEST(Faults, RandomKillsUnderLoadLoseNoAckedWrite) {
   };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   int faults = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
+  // At least 4 faults, however the draws fall (each stop can take seconds).
+  while (std::chrono::steady_clock::now() < deadline || faults < 4) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 3000));
     bool hit_mon = rng() % 3 == 0;
     std::string& slot = hit_mon ? mon_down : osd_down;
@@ -169,7 +170,6 @@ TEST(Faults, RandomKillsUnderLoadLoseNoAckedWrite) {
   ASSERT_TRUE(cluster->wait_clean(120s)) << cluster->ctl("pg ls").out;
   std::printf("fault test: %d faults, %zu acked writes, %zu failed\n", faults, ledger.acks(),
               ledger.failures());
-  EXPECT_GT(faults, 3);
   EXPECT_GT(ledger.acks(), 100u);
 
   // Every object, replica by replica.
