@@ -309,7 +309,7 @@ awaitable<void> OsdService::scrub_loop() {
   // to cost nothing with the default day-long ones.
   Millis tick(std::clamp<uint64_t>(shortest / 4, 500, 60'000));
   while (!stopped_) {
-    co_await sleep_for(tick);
+    co_await stop_wake_->wait_for(tick);  // stop() wakes it: a stop is not held up
     if (stopped_) break;
     // One scrub at a time per OSD, and none while it recovers or backfills.
     if (!healthy_ || scrubs_running_ > 0 || recovery_active_ > 0) continue;

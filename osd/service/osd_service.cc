@@ -70,6 +70,7 @@ Status OsdService::start() {
   boot_nonce_ = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
   auto ex = io_.get_executor();
   recovery_slots_ = std::make_unique<net::Notifier>(ex);
+  stop_wake_ = std::make_unique<net::Notifier>(ex);
   history_saved_ = std::make_unique<net::Notifier>(ex);
   peers_ = std::make_unique<net::ConnectionPool>(ex, opts_.key);
   server_ = std::make_unique<net::Server>(
@@ -111,6 +112,7 @@ void OsdService::stop() {
   if (peers_) peers_->close_all();
   if (mon_) mon_->stop();
   for (auto& [id, pg] : pgs_) pg->notify();
+  if (stop_wake_) stop_wake_->notify_all();  // the periodic loops end now
 }
 
 Status OsdService::load_pgs() {
@@ -219,7 +221,7 @@ awaitable<void> OsdService::boot_loop() {
 
 awaitable<void> OsdService::heartbeat_loop() {
   while (!stopped_) {
-    co_await sleep_for(Millis(opts_.heartbeat_ms));
+    co_await stop_wake_->wait_for(Millis(opts_.heartbeat_ms));
     if (stopped_) break;
     OsdHeartbeat hb{opts_.id, boot_nonce_, map_.epoch};
     auto r = co_await mon_->call_leader(MsgType::kOsdHeartbeat, hb.encode(),
@@ -234,7 +236,7 @@ awaitable<void> OsdService::heartbeat_loop() {
 
 awaitable<void> OsdService::peer_ping_loop() {
   while (!stopped_) {
-    co_await sleep_for(Millis(opts_.heartbeat_ms));
+    co_await stop_wake_->wait_for(Millis(opts_.heartbeat_ms));
     if (stopped_) break;
     if (!healthy_) {  // only an up OSD's view counts
       peer_silent_since_ms_.clear();
@@ -341,7 +343,7 @@ awaitable<void> OsdService::report_loop() {
   auto last_at = std::chrono::steady_clock::now();
   uint64_t last_objects = recovered_objects_->value(), last_bytes = recovered_bytes_->value();
   while (!stopped_) {
-    co_await sleep_for(Millis(opts_.report_ms));
+    co_await stop_wake_->wait_for(Millis(opts_.report_ms));
     if (stopped_) break;
     auto stats = co_await net::run_blocking(store_pool_, [this] { return store_->stats(); });
     OsdReport rep;

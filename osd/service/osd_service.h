@@ -276,6 +276,7 @@ class OsdService {
   std::mt19937_64 rng_{std::random_device{}()};
   int recovery_active_ = 0;
   std::unique_ptr<net::Notifier> recovery_slots_;
+  std::unique_ptr<net::Notifier> stop_wake_;  // wakes the periodic loops at stop()
   // PG histories waiting to be written, by one writer so writes stay in order.
   std::set<PgId> history_dirty_;
   uint64_t history_seq_ = 0;        // bumped per change
