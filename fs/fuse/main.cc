@@ -34,6 +34,19 @@ void report(int fd, const std::string& error) {
   close(fd);
 }
 
+// "a,b,,c" -> {"a", "b", "", "c"}; "" -> {}.
+std::vector<std::string> split_options(const std::string& list) {
+  std::vector<std::string> out;
+  if (list.empty()) return out;
+  size_t pos = 0;
+  while (true) {
+    size_t comma = list.find(',', pos);
+    out.push_back(list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) return out;
+    pos = comma + 1;
+  }
+}
+
 // cairn-fuse's own -o options: 0 taken, 1 not ours, 2 malformed. A
 // successor taking a mount over gets them back from the holder.
 int own_option(const std::string& opt, fs::FuseOptions& fo) {
@@ -105,11 +118,7 @@ int main(int argc, char** argv) {
   // taken out; the rest goes to FUSE.
   {
     std::string rest;
-    size_t pos = 0;
-    while (pos <= extra_opts.size() && !extra_opts.empty()) {
-      size_t comma = extra_opts.find(',', pos);
-      std::string opt = extra_opts.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      pos = comma == std::string::npos ? extra_opts.size() + 1 : comma + 1;
+    for (const std::string& opt : split_options(extra_opts)) {
       if (opt.rfind("conf=", 0) == 0) conf = opt.substr(5);
       else if (opt.rfind("fs=", 0) == 0) fo.fs_name = opt.substr(3);
       else if (opt.rfind("subvolume=", 0) == 0) fo.subvolume = opt.substr(10);
@@ -153,13 +162,7 @@ int main(int argc, char** argv) {
     fo.subvolume = held->subvolume;
     if (own_opts.empty() && !held->options.empty()) {  // ... as it served it
       own_opts = held->options;
-      size_t pos = 0;
-      while (pos <= own_opts.size()) {
-        size_t comma = own_opts.find(',', pos);
-        if (comma == std::string::npos) comma = own_opts.size();
-        own_option(own_opts.substr(pos, comma - pos), fo);
-        pos = comma + 1;
-      }
+      for (const std::string& opt : split_options(own_opts)) own_option(opt, fo);
     }
   }
   if (fo.client_name.empty()) {

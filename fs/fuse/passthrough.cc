@@ -1,5 +1,7 @@
 #include "fs/fuse/passthrough.h"
 
+#include "fs/fuse/shared_map.h"
+
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -114,19 +116,8 @@ IoModes::~IoModes() {
 }
 
 bool IoModes::open(const std::string& path, bool keep) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  size_t len = kSlots * sizeof(Entry);
-  if (!keep && ::ftruncate(fd, 0) != 0) {
-    ::close(fd);
-    return false;
-  }
-  void* p = MAP_FAILED;
-  if (::ftruncate(fd, static_cast<off_t>(len)) == 0) {
-    p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  }
-  ::close(fd);
-  if (p == MAP_FAILED) return false;
+  void* p = map_shared_file(path, kSlots * sizeof(Entry), keep);
+  if (p == nullptr) return false;
   slots_ = static_cast<Entry*>(p);
   for (size_t i = kSlots; i-- > 0;) {
     if (slots_[i].ino != 0) {

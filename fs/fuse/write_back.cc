@@ -1,6 +1,7 @@
 #include "fs/fuse/write_back.h"
 
-#include <fcntl.h>
+#include "fs/fuse/shared_map.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -18,18 +19,8 @@ UnstoredTable::~UnstoredTable() {
 
 std::vector<Ino> UnstoredTable::open(const std::string& path) {
   std::vector<Ino> left;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    spdlog::warn("cannot open {}: {}; writes go straight to the cluster", path, std::strerror(errno));
-    return left;
-  }
-  size_t len = kSlots * sizeof(uint64_t);
-  void* p = MAP_FAILED;
-  if (::ftruncate(fd, static_cast<off_t>(len)) == 0) {
-    p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  }
-  ::close(fd);
-  if (p == MAP_FAILED) {
+  void* p = map_shared_file(path, kSlots * sizeof(uint64_t), true);
+  if (p == nullptr) {
     spdlog::warn("cannot map {}: {}; writes go straight to the cluster", path, std::strerror(errno));
     return left;
   }

@@ -28,6 +28,12 @@ struct FakeObjects {
     o.replace(in_obj, data.size(), data);
     return 0;
   }
+  // The store function a WriteBack gets.
+  WriteBack::StoreFn fn() {
+    return [this](Ino i, uint64_t objno, uint64_t at, std::string d) {
+      return store(i, objno, at, std::move(d));
+    };
+  }
   std::string file(Ino ino, uint64_t size) {
     std::lock_guard lock(mu);
     std::string out(size, '\0');
@@ -52,8 +58,7 @@ TEST(WriteBackTest, SmallSequentialWritesBecomeWholeObjectStores) {
   UnstoredTable table;
   table.open(table_path());
   {
-    WriteBack wb([&](Ino i, uint64_t o, uint64_t at, std::string d) { return objs.store(i, o, at, std::move(d)); },
-                 &table);
+    WriteBack wb(objs.fn(), &table);
     std::string model;
     for (int i = 0; i < 3000; ++i) {  // 12 MiB in 4 KiB writes
       std::string block(4096, static_cast<char>('a' + i % 26));
@@ -77,8 +82,7 @@ TEST(WriteBackTest, RandomWritesFromManyThreadsLandLikeAFile) {
   WriteBackOptions o;
   o.max_bytes = 3 << 20;  // small: writers wait for room
   o.max_age = std::chrono::milliseconds(5);
-  WriteBack wb([&](Ino i, uint64_t ob, uint64_t at, std::string d) { return objs.store(i, ob, at, std::move(d)); },
-               &table, o);
+  WriteBack wb(objs.fn(), &table, o);
   constexpr uint64_t kSize = 10 << 20;
   std::vector<std::thread> writers;
   std::vector<std::string> models(4, std::string(kSize, '\0'));
@@ -109,8 +113,7 @@ TEST(WriteBackTest, AStoreErrorIsReportedOnceByTheNextFlush) {
   FakeObjects objs;
   UnstoredTable table;
   table.open(table_path());
-  WriteBack wb([&](Ino i, uint64_t ob, uint64_t at, std::string d) { return objs.store(i, ob, at, std::move(d)); },
-               &table);
+  WriteBack wb(objs.fn(), &table);
   objs.fail_objno = 1;
   ASSERT_EQ(wb.write(9, kObjectSize + 10, "lost"), 0);
   EXPECT_EQ(wb.flush(9), EIO);
@@ -129,9 +132,7 @@ TEST(WriteBackTest, UnstoredFilesAreListedForASuccessor) {
   auto table = std::make_unique<UnstoredTable>();
   EXPECT_TRUE(table->open(path).empty());
   objs.hold = true;  // nothing gets stored: as if killed now
-  auto wb = std::make_unique<WriteBack>(
-      [&](Ino i, uint64_t ob, uint64_t at, std::string d) { return objs.store(i, ob, at, std::move(d)); },
-      table.get());
+  auto wb = std::make_unique<WriteBack>(objs.fn(), table.get());
   ASSERT_EQ(wb->write(0x42, 0, "acknowledged, not stored"), 0);
   ASSERT_EQ(wb->write(0x43, 5, "also"), 0);
   {
